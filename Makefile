@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test check setup mosquitto clean bench
+
+setup: $(STAMP) mosquitto
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	@touch $(STAMP)
+
+# Debian's mosquitto, installed where it is missing (these machines run as root).
+mosquitto:
+	@if command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's mosquitto"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null; \
+	else \
+		echo "mosquitto is missing: install it (Debian/Ubuntu: sudo apt-get install mosquitto), then run make again" >&2; exit 1; \
+	fi
+
+demo: setup
+	$(VENV)/bin/fusion demo
+
+test: setup
+	$(PY) -m pytest -q
+
+check: setup
+	$(VENV)/bin/ruff check fusion kernels bench tests
+	$(VENV)/bin/ruff format --check fusion kernels bench tests
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) -m bench --help
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Airspace deconfliction service: fuse radar and ADS-B track streams, publish near-miss alerts."""

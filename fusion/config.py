@@ -1,0 +1,184 @@
+"""Service configuration: a TOML file at the edge (aviation units), SI inside.
+
+``ServiceConfig`` mirrors the file: names carry their unit (``sep_h_nm``, ``sep_v_ft``).
+``ServiceConfig.si()`` gives the :class:`Thresholds` the kernels read, in metres and seconds.
+
+Example file (every key optional)::
+
+    broker = "mqtt://127.0.0.1:1883"
+    root = "airspace"
+    service = "fusion-1"
+
+    [detection]
+    cycle_s = 1.0
+    lookahead_s = 120.0
+    sep_h_nm = 5.0
+    sep_v_ft = 1000.0
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+NM = 1852.0  # metres per nautical mile (exact, by definition)
+FT = 0.3048  # metres per foot (exact, international foot)
+FPM = FT / 60.0  # metres per second per foot-per-minute
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; ``str(err)`` says which key and why."""
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        """Parse ``mqtt://host:port`` (port defaults to 1883)."""
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.scheme != "mqtt":
+            raise ConfigError(f"broker URL {url!r}: only mqtt://host:port is supported")
+        if not parts.hostname:
+            raise ConfigError(f"broker URL {url!r} has no host")
+        try:
+            port = parts.port or 1883
+        except ValueError as exc:
+            raise ConfigError(f"broker URL {url!r}: {exc}") from None
+        return cls(parts.hostname, port)
+
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Detection and alerting parameters, in the units controllers use."""
+
+    cycle_s: float = 1.0
+    lookahead_s: float = 120.0
+    sep_h_nm: float = 5.0
+    sep_v_ft: float = 1000.0
+    # Altitudes arrive quantised to 25 ft (Mode S, ADS-B) or 100 ft (Mode C): two aircraft
+    # level at adjacent flight levels can read 975 ft apart. Vertical loss is declared only
+    # below sep_v_ft - alt_tolerance_ft so that such pairs are not alerted.
+    alt_tolerance_ft: float = 50.0
+    # Vertical rates below this are treated as level flight: ADS-B reports rate in 64 ft/min
+    # steps and radar trackers' rates jitter, and 128 ft/min held for 120 s would eat
+    # a quarter of the 1000 ft between adjacent levels.
+    level_rate_fpm: float = 200.0
+    # A track with no report for this long (data time) is removed.
+    track_expiry_s: float = 20.0
+    # An alert ends after the pair has stayed clear this long (data time).
+    alert_end_s: float = 3.0
+    # An open alert is re-published ("update") when a figure moves by more than a step.
+    update_step_s: float = 5.0
+    update_step_nm: float = 0.25
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Detection parameters in SI: metres, seconds, m/s."""
+
+    cycle_s: float
+    lookahead_s: float
+    sep_h_m: float
+    sep_v_m: float
+    sep_v_eff_m: float
+    level_rate_ms: float
+    track_expiry_s: float
+    alert_end_s: float
+    update_step_s: float
+    update_step_m: float
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    broker: str = "mqtt://127.0.0.1:1883"
+    root: str = "airspace"
+    service: str = "fusion"
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+
+    def __post_init__(self) -> None:
+        BrokerAddress.parse(self.broker)
+        if not self.root or any(c in self.root for c in "+#"):
+            raise ConfigError(f"root {self.root!r} must be a non-empty topic without wildcards")
+        if not self.service or any(c in self.service for c in "/+#"):
+            raise ConfigError(f"service {self.service!r} must be one topic level")
+        d = self.detection
+        positive = ("cycle_s", "lookahead_s", "sep_h_nm", "sep_v_ft", "track_expiry_s")
+        for name in positive:
+            if not getattr(d, name) > 0:
+                raise ConfigError(f"detection.{name} must be > 0, got {getattr(d, name)}")
+        for name in ("alt_tolerance_ft", "level_rate_fpm", "alert_end_s", "update_step_s",
+                     "update_step_nm"):  # fmt: skip
+            if not getattr(d, name) >= 0:
+                raise ConfigError(f"detection.{name} must be >= 0, got {getattr(d, name)}")
+        if d.alt_tolerance_ft >= d.sep_v_ft:
+            raise ConfigError("detection.alt_tolerance_ft must be below detection.sep_v_ft")
+
+    @property
+    def broker_address(self) -> BrokerAddress:
+        return BrokerAddress.parse(self.broker)
+
+    def si(self) -> Thresholds:
+        d = self.detection
+        return Thresholds(
+            cycle_s=d.cycle_s,
+            lookahead_s=d.lookahead_s,
+            sep_h_m=d.sep_h_nm * NM,
+            sep_v_m=d.sep_v_ft * FT,
+            sep_v_eff_m=(d.sep_v_ft - d.alt_tolerance_ft) * FT,
+            level_rate_ms=d.level_rate_fpm * FPM,
+            track_expiry_s=d.track_expiry_s,
+            alert_end_s=d.alert_end_s,
+            update_step_s=d.update_step_s,
+            update_step_m=d.update_step_nm * NM,
+        )
+
+    def with_broker(self, broker: str | None) -> ServiceConfig:
+        return self if broker is None else replace(self, broker=broker)
+
+
+def load_config(path: str | Path | None) -> ServiceConfig:
+    """Read a TOML configuration file; ``None`` gives the defaults."""
+    if path is None:
+        return ServiceConfig()
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {p} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {p} is not valid TOML: {exc}") from None
+    return config_from_dict(data, source=str(p))
+
+
+def config_from_dict(data: dict[str, Any], source: str = "configuration") -> ServiceConfig:
+    top = {f.name for f in fields(ServiceConfig)}
+    unknown = set(data) - top
+    if unknown:
+        raise ConfigError(f"{source}: unknown keys {sorted(unknown)}; known: {sorted(top)}")
+    det_data = data.get("detection", {})
+    if not isinstance(det_data, dict):
+        raise ConfigError(f"{source}: [detection] must be a table")
+    det_fields = {f.name for f in fields(DetectionConfig)}
+    unknown = set(det_data) - det_fields
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown keys in [detection] {sorted(unknown)}; known: {sorted(det_fields)}"
+        )
+    for k, v in det_data.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ConfigError(f"{source}: detection.{k} must be a number, got {v!r}")
+    top_values = {k: v for k, v in data.items() if k != "detection"}
+    for k, v in top_values.items():
+        if not isinstance(v, str):
+            raise ConfigError(f"{source}: {k} must be a string, got {v!r}")
+    detection = DetectionConfig(**{k: float(v) for k, v in det_data.items()})
+    return ServiceConfig(**top_values, detection=detection)

@@ -1,0 +1,304 @@
+"""Wire schema v1: sensor track reports in, decoded to NumPy record arrays.
+
+A message on ``{root}/v1/reports/{feeder}`` is a msgpack map, either one report
+(``"type": "report"``, scalar fields) or a columnar batch (``"type": "batch"``, each
+column a msgpack ``bin`` holding a little-endian typed array). docs/protocol.md is the
+normative description; this module is its executable form.
+
+Decoding a batch costs one ``np.frombuffer`` per column and no Python object per report.
+Validation is vectorised: rows that fail are split off with their reasons, never dropped
+silently; structural faults (not msgpack, wrong version, a column of the wrong length)
+reject the whole message with :class:`SchemaError`.
+
+Pure functions; safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgpack
+import numpy as np
+import numpy.typing as npt
+
+SCHEMA_VERSION: Final = 1
+
+SENSOR_KINDS: Final = ("adsb", "radar", "mlat", "partner")
+SENSOR_KIND_CODE: Final = {k: i for i, k in enumerate(SENSOR_KINDS)}
+
+# Column name -> little-endian dtype on the wire and in the record array. Names carry their
+# unit because integrators read them: SI except where aviation practice is the edge format.
+# Absent values: NaN for floats, -1 for integers, b"" for the callsign.
+COLUMNS: Final[dict[str, str]] = {
+    "t": "<f8",  # time of applicability, UTC seconds since 1970-01-01 (POSIX, no leap seconds)
+    "icao": "<i4",  # ICAO 24-bit address 0..0xFFFFFF, -1 unknown
+    "track": "<i4",  # the sensor's own track number >= 0, -1 none
+    "mode3a": "<i2",  # Mode 3/A code as its integer value (octal 7700 -> 0o7700 = 4032), -1 none
+    "callsign": "S8",  # ASCII, up to 8 characters, space or NUL padded
+    "lat_deg": "<f8",  # WGS-84 latitude, degrees north
+    "lon_deg": "<f8",  # WGS-84 longitude, degrees east, -180..180
+    "alt_baro_ft": "<f8",  # pressure altitude (1013.25 hPa datum), feet
+    "alt_geo_m": "<f8",  # geometric height above the WGS-84 ellipsoid, metres
+    "ve_ms": "<f8",  # velocity east, m/s
+    "vn_ms": "<f8",  # velocity north, m/s
+    "vu_ms": "<f8",  # vertical rate, m/s, up positive
+    "sigma_h_m": "<f8",  # horizontal position 1-sigma per axis, metres
+    "sigma_v_m": "<f8",  # altitude 1-sigma, metres
+    "sigma_vel_ms": "<f8",  # velocity 1-sigma per axis, m/s
+    "nacp": "<i1",  # ADS-B navigation accuracy category, position (0..11), -1 none
+    "nacv": "<i1",  # ADS-B navigation accuracy category, velocity (0..4), -1 none
+}
+REQUIRED: Final = ("t", "lat_deg", "lon_deg", "ve_ms", "vn_ms")
+ABSENT: Final[dict[str, Any]] = {
+    name: (np.nan if dt.endswith("f8") else (b"" if dt.startswith("S") else -1))
+    for name, dt in COLUMNS.items()
+}
+
+REPORT_DTYPE: Final = np.dtype([(name, dt) for name, dt in COLUMNS.items()])
+
+# Plausibility bounds. Wider than any aircraft so that they catch unit mistakes (feet sent
+# as metres, knots as m/s) and corrupt values, not unusual flights.
+MAX_SPEED_MS: Final = 1200.0  # about Mach 3.5; no civil or military track exceeds it
+MAX_VRATE_MS: Final = 300.0  # about 60,000 ft/min
+MIN_ALT_FT: Final = -2000.0  # Dead Sea airfields sit near -1,400 ft
+MAX_ALT_FT: Final = 100_000.0
+FT: Final = 0.3048
+
+ReportArray = npt.NDArray[np.void]
+
+
+class SchemaError(ValueError):
+    """The message as a whole cannot be read; ``str(err)`` is the reason."""
+
+
+@dataclass(frozen=True)
+class DecodedMessage:
+    """A decoded report message.
+
+    ``reports`` holds the valid rows (REPORT_DTYPE[n]); ``rejected_rows`` the indices of
+    rows that failed validation in the original message, and ``reasons`` one reason per
+    rejected row.
+    """
+
+    feeder: str
+    kind: str
+    reports: ReportArray
+    rejected_rows: npt.NDArray[np.int64]
+    reasons: tuple[str, ...]
+    n_total: int
+
+
+def empty_reports(n: int) -> ReportArray:
+    """An array of n reports with every field absent."""
+    out = np.empty(n, dtype=REPORT_DTYPE)
+    for name, value in ABSENT.items():
+        out[name] = value
+    return out
+
+
+def encode_batch(feeder: str, kind: str, reports: ReportArray) -> bytes:
+    """Encode reports (REPORT_DTYPE[n]) as one columnar batch message.
+
+    Columns that are absent in every row are left out, as the schema allows.
+    """
+    if kind not in SENSOR_KIND_CODE:
+        raise ValueError(f"unknown sensor kind {kind!r}; expected one of {SENSOR_KINDS}")
+    cols: dict[str, bytes] = {}
+    for name, dt in COLUMNS.items():
+        col = reports[name]
+        if name not in REQUIRED and _all_absent(name, col):
+            continue
+        cols[name] = np.ascontiguousarray(col, dtype=dt).tobytes()
+    msg = {
+        "v": SCHEMA_VERSION,
+        "type": "batch",
+        "feeder": feeder,
+        "kind": kind,
+        "n": len(reports),
+        "cols": cols,
+    }
+    return msgpack.packb(msg, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def encode_report(feeder: str, kind: str, **fields: Any) -> bytes:
+    """Encode one report as a single-report message. Fields use the column names."""
+    if kind not in SENSOR_KIND_CODE:
+        raise ValueError(f"unknown sensor kind {kind!r}; expected one of {SENSOR_KINDS}")
+    unknown = set(fields) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown report fields: {sorted(unknown)}")
+    msg: dict[str, Any] = {"v": SCHEMA_VERSION, "type": "report", "feeder": feeder, "kind": kind}
+    for name, value in fields.items():
+        if name == "callsign" and isinstance(value, bytes):
+            value = value.decode("ascii")
+        msg[name] = value
+    return msgpack.packb(msg, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def decode_message(payload: bytes, topic_feeder: str) -> DecodedMessage:
+    """Decode and validate one report message published under ``topic_feeder``.
+
+    Raises SchemaError when the message as a whole is unreadable. Row-level faults are
+    returned in ``rejected_rows``/``reasons``.
+    """
+    try:
+        msg = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types for garbage
+        raise SchemaError(f"not a msgpack message: {type(exc).__name__}: {exc}") from None
+    if not isinstance(msg, dict):
+        raise SchemaError(f"message is a msgpack {type(msg).__name__}, expected a map")
+    version = msg.get("v")
+    if version != SCHEMA_VERSION:
+        raise SchemaError(f"unsupported schema version {version!r}; this service reads v1")
+    feeder = msg.get("feeder", topic_feeder)
+    if feeder != topic_feeder:
+        raise SchemaError(f"feeder {feeder!r} in the payload differs from {topic_feeder!r} in the topic")
+    kind = msg.get("kind")
+    if kind not in SENSOR_KIND_CODE:
+        raise SchemaError(f"sensor kind {kind!r} is not one of {', '.join(SENSOR_KINDS)}")
+    mtype = msg.get("type")
+    if mtype == "batch":
+        reports = _decode_batch(msg)
+    elif mtype == "report":
+        reports = _decode_single(msg)
+    else:
+        raise SchemaError(f"message type {mtype!r} is neither 'report' nor 'batch'")
+    ok, reasons = validate(reports)
+    bad = np.flatnonzero(~ok)
+    return DecodedMessage(
+        feeder=topic_feeder,
+        kind=kind,
+        reports=reports[ok],
+        rejected_rows=bad.astype(np.int64),
+        reasons=tuple(reasons[i] for i in bad),
+        n_total=len(reports),
+    )
+
+
+def _all_absent(name: str, col: npt.NDArray[Any]) -> bool:
+    absent = ABSENT[name]
+    if isinstance(absent, float):
+        return bool(np.isnan(col).all())
+    return bool((col == absent).all())
+
+
+def _decode_batch(msg: dict[str, Any]) -> ReportArray:
+    n = msg.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise SchemaError(f"batch field 'n' must be a non-negative integer, got {n!r}")
+    cols = msg.get("cols")
+    if not isinstance(cols, dict):
+        raise SchemaError("batch field 'cols' must be a map of column name to bin")
+    unknown = set(cols) - set(COLUMNS)
+    if unknown:
+        raise SchemaError(f"unknown columns: {', '.join(sorted(map(str, unknown)))}")
+    missing = [c for c in REQUIRED if c not in cols]
+    if "alt_baro_ft" not in cols and "alt_geo_m" not in cols:
+        missing.append("alt_baro_ft or alt_geo_m")
+    if missing:
+        raise SchemaError(f"missing required columns: {', '.join(missing)}")
+    out = empty_reports(n)
+    for name, raw in cols.items():
+        if not isinstance(raw, bytes):
+            raise SchemaError(f"column {name!r} must be a msgpack bin, got {type(raw).__name__}")
+        dt = np.dtype(COLUMNS[name])
+        if len(raw) != n * dt.itemsize:
+            raise SchemaError(
+                f"column {name!r} holds {len(raw)} bytes; n={n} rows of {dt.str} need "
+                f"{n * dt.itemsize}"
+            )
+        out[name] = np.frombuffer(raw, dtype=dt)
+    return out
+
+
+def _decode_single(msg: dict[str, Any]) -> ReportArray:
+    out = empty_reports(1)
+    missing = [c for c in REQUIRED if msg.get(c) is None]
+    if msg.get("alt_baro_ft") is None and msg.get("alt_geo_m") is None:
+        missing.append("alt_baro_ft or alt_geo_m")
+    if missing:
+        raise SchemaError(f"missing required fields: {', '.join(missing)}")
+    for name in COLUMNS:
+        value = msg.get(name)
+        if value is None:
+            continue
+        try:
+            if name == "callsign":
+                if not isinstance(value, str) or len(value) > 8 or not value.isascii():
+                    raise ValueError("callsign must be ASCII text of at most 8 characters")
+                out[name] = value.encode("ascii")
+            elif COLUMNS[name].endswith("f8"):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"expected a number, got {type(value).__name__}")
+                out[name] = float(value)
+            else:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError(f"expected an integer, got {type(value).__name__}")
+                info = np.iinfo(np.dtype(COLUMNS[name]))
+                if not info.min <= value <= info.max:
+                    raise ValueError(f"{value} is out of range")
+                out[name] = value
+        except ValueError as exc:
+            raise SchemaError(f"field {name!r}: {exc}") from None
+    return out
+
+
+def validate(reports: ReportArray) -> tuple[npt.NDArray[np.bool_], list[str]]:
+    """Check every row. Returns (ok bool[n], reasons list[str] with '' for good rows).
+
+    Vectorised: one mask per rule; the reason strings are built only for bad rows.
+    """
+    n = len(reports)
+    rules: list[tuple[npt.NDArray[np.bool_], str]] = []
+    t = reports["t"]
+    rules.append((~np.isfinite(t) | (t <= 0.0), "time 't' is missing or not a positive UTC epoch"))
+    lat = reports["lat_deg"]
+    lon = reports["lon_deg"]
+    rules.append((~(np.abs(lat) <= 90.0), "lat_deg outside -90..90"))
+    rules.append((~(np.abs(lon) <= 180.0), "lon_deg outside -180..180"))
+    baro = reports["alt_baro_ft"]
+    geo = reports["alt_geo_m"]
+    no_alt = np.isnan(baro) & np.isnan(geo)
+    rules.append((no_alt, "no altitude (alt_baro_ft or alt_geo_m)"))
+    alt_ft = np.where(np.isnan(baro), geo / FT, baro)
+    rules.append(
+        (~no_alt & ~((alt_ft >= MIN_ALT_FT) & (alt_ft <= MAX_ALT_FT)),
+         f"altitude outside {MIN_ALT_FT:.0f}..{MAX_ALT_FT:.0f} ft"),
+    )  # fmt: skip
+    speed = np.hypot(reports["ve_ms"], reports["vn_ms"])
+    rules.append((~(speed <= MAX_SPEED_MS), f"ground speed missing or above {MAX_SPEED_MS:.0f} m/s"))
+    vu = reports["vu_ms"]
+    rules.append((np.isinf(vu) | (np.abs(vu) > MAX_VRATE_MS), f"vertical rate above {MAX_VRATE_MS:.0f} m/s"))
+    icao = reports["icao"]
+    rules.append(((icao < -1) | (icao > 0xFFFFFF), "icao outside 0..0xFFFFFF"))
+    track = reports["track"]
+    rules.append((track < -1, "track number negative"))
+    rules.append(((icao == -1) & (track == -1), "no identity: neither icao nor track number"))
+    m3a = reports["mode3a"]
+    rules.append(((m3a < -1) | (m3a > 0o7777), "mode3a outside 0000..7777 octal"))
+    for name in ("sigma_h_m", "sigma_v_m", "sigma_vel_ms"):
+        s = reports[name]
+        rules.append((s < 0.0, f"{name} negative"))
+    rules.append(((reports["nacp"] < -1) | (reports["nacp"] > 11), "nacp outside 0..11"))
+    rules.append(((reports["nacv"] < -1) | (reports["nacv"] > 4), "nacv outside 0..4"))
+
+    bad = np.zeros(n, dtype=np.bool_)
+    for mask, _ in rules:
+        bad |= mask
+    reasons = [""] * n
+    for i in np.flatnonzero(bad):
+        reasons[i] = "; ".join(reason for mask, reason in rules if mask[i])
+    return ~bad, reasons
+
+
+def altitude_m(reports: ReportArray) -> npt.NDArray[np.float64]:
+    """Altitude used for vertical separation, metres: pressure altitude where reported,
+    else geometric height (no QNH or geoid correction: see docs/protocol.md)."""
+    baro = reports["alt_baro_ft"]
+    return np.where(np.isnan(baro), reports["alt_geo_m"], baro * FT)
+
+
+def callsign_str(raw: bytes) -> str:
+    """Callsign bytes from a record to text, padding removed."""
+    return raw.decode("ascii", "replace").strip(" \x00")

@@ -1,0 +1,1 @@
+"""Numba kernels over NumPy arrays: geodesy, closest point of approach, screening. No I/O."""

@@ -1,0 +1,58 @@
+"""Configuration: TOML at the edge, SI inside, clear errors for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fusion.config import BrokerAddress, ConfigError, load_config
+
+
+def test_defaults_in_si() -> None:
+    th = load_config(None).si()
+    assert th.sep_h_m == pytest.approx(5 * 1852.0)
+    assert th.sep_v_m == pytest.approx(304.8)
+    assert th.sep_v_eff_m == pytest.approx(950 * 0.3048)
+    assert th.lookahead_s == 120.0 and th.cycle_s == 1.0
+
+
+def test_file_overrides(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text('service = "east"\n[detection]\nsep_h_nm = 3\nlookahead_s = 90\n')
+    cfg = load_config(p)
+    assert cfg.service == "east"
+    assert cfg.si().sep_h_m == pytest.approx(3 * 1852.0)
+    assert cfg.si().lookahead_s == 90.0
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[detection]\nsep_h_km = 9\n", "unknown keys"),
+        ("colour = 'red'\n", "unknown keys"),
+        ("[detection]\ncycle_s = 0\n", "cycle_s must be > 0"),
+        ("[detection]\nsep_v_ft = 'high'\n", "must be a number"),
+        ("[detection]\nalt_tolerance_ft = 2000\n", "alt_tolerance_ft"),
+        ("broker = 'http://x'\n", "mqtt://"),
+        ("root = 'a/+'\n", "wildcards"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_bad_files_give_clear_errors(tmp_path: Path, text: str, fragment: str) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(p)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_broker_url() -> None:
+    assert BrokerAddress.parse("mqtt://10.0.0.1:1884") == BrokerAddress("10.0.0.1", 1884)
+    assert BrokerAddress.parse("localhost") == BrokerAddress("localhost", 1883)
+    with pytest.raises(ConfigError):
+        BrokerAddress.parse("mqtt://:12")
