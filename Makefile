@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check setup mosquitto clean bench
+.PHONY: demo test check setup mosquitto clean
 
 setup: $(STAMP) mosquitto
 
@@ -34,9 +34,6 @@ check: setup
 	$(VENV)/bin/ruff check fusion kernels bench tests
 	$(VENV)/bin/ruff format --check fusion kernels bench tests
 	$(VENV)/bin/mypy
-
-bench: setup
-	$(PY) -m bench --help
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -115,8 +115,13 @@ class ServiceConfig:
         for name in positive:
             if not getattr(d, name) > 0:
                 raise ConfigError(f"detection.{name} must be > 0, got {getattr(d, name)}")
-        for name in ("alt_tolerance_ft", "level_rate_fpm", "alert_end_s", "update_step_s",
-                     "update_step_nm"):  # fmt: skip
+        for name in (
+            "alt_tolerance_ft",
+            "level_rate_fpm",
+            "alert_end_s",
+            "update_step_s",
+            "update_step_nm",
+        ):
             if not getattr(d, name) >= 0:
                 raise ConfigError(f"detection.{name} must be >= 0, got {getattr(d, name)}")
         if d.alt_tolerance_ft >= d.sep_v_ft:

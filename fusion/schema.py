@@ -153,7 +153,9 @@ def decode_message(payload: bytes, topic_feeder: str) -> DecodedMessage:
         raise SchemaError(f"unsupported schema version {version!r}; this service reads v1")
     feeder = msg.get("feeder", topic_feeder)
     if feeder != topic_feeder:
-        raise SchemaError(f"feeder {feeder!r} in the payload differs from {topic_feeder!r} in the topic")
+        raise SchemaError(
+            f"feeder {feeder!r} in the payload differs from {topic_feeder!r} in the topic"
+        )
     kind = msg.get("kind")
     if kind not in SENSOR_KIND_CODE:
         raise SchemaError(f"sensor kind {kind!r} is not one of {', '.join(SENSOR_KINDS)}")
@@ -263,13 +265,19 @@ def validate(reports: ReportArray) -> tuple[npt.NDArray[np.bool_], list[str]]:
     rules.append((no_alt, "no altitude (alt_baro_ft or alt_geo_m)"))
     alt_ft = np.where(np.isnan(baro), geo / FT, baro)
     rules.append(
-        (~no_alt & ~((alt_ft >= MIN_ALT_FT) & (alt_ft <= MAX_ALT_FT)),
-         f"altitude outside {MIN_ALT_FT:.0f}..{MAX_ALT_FT:.0f} ft"),
-    )  # fmt: skip
+        (
+            ~no_alt & ~((alt_ft >= MIN_ALT_FT) & (alt_ft <= MAX_ALT_FT)),
+            f"altitude outside {MIN_ALT_FT:.0f}..{MAX_ALT_FT:.0f} ft",
+        ),
+    )
     speed = np.hypot(reports["ve_ms"], reports["vn_ms"])
-    rules.append((~(speed <= MAX_SPEED_MS), f"ground speed missing or above {MAX_SPEED_MS:.0f} m/s"))
+    rules.append(
+        (~(speed <= MAX_SPEED_MS), f"ground speed missing or above {MAX_SPEED_MS:.0f} m/s")
+    )
     vu = reports["vu_ms"]
-    rules.append((np.isinf(vu) | (np.abs(vu) > MAX_VRATE_MS), f"vertical rate above {MAX_VRATE_MS:.0f} m/s"))
+    rules.append(
+        (np.isinf(vu) | (np.abs(vu) > MAX_VRATE_MS), f"vertical rate above {MAX_VRATE_MS:.0f} m/s")
+    )
     icao = reports["icao"]
     rules.append(((icao < -1) | (icao > 0xFFFFFF), "icao outside 0..0xFFFFFF"))
     track = reports["track"]

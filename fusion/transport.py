@@ -13,6 +13,7 @@ several tasks at once; ``messages()`` must be iterated by one task only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -104,10 +105,9 @@ class AiomqttTransport:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
+        # Already disconnected: nothing left to close.
+        with contextlib.suppress(aiomqtt.MqttError):
             await self._client.__aexit__(exc_type, exc, tb)
-        except aiomqtt.MqttError:
-            pass  # already disconnected: nothing left to close
 
     async def subscribe(self, topic_filter: str, qos: int = 0) -> None:
         try:

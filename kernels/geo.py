@@ -63,18 +63,18 @@ def ecef_to_geodetic_1(x: float, y: float, z: float) -> tuple[float, float, floa
 
 
 @njit(cache=True, inline="always")
-def enu_basis_1(lat_deg: float, lon_deg: float) -> tuple[float, float, float, float, float, float,
-                                                          float, float, float]:
-    """Unit vectors east, north, up at a geodetic point, in ECEF: (ex, ey, ez, nx, ny, nz, ux, uy, uz)."""
+def enu_basis_1(
+    lat_deg: float, lon_deg: float
+) -> tuple[float, float, float, float, float, float, float, float, float]:
+    """Unit vectors east, north, up at a geodetic point, in ECEF:
+    (ex, ey, ez, nx, ny, nz, ux, uy, uz)."""
     lat = math.radians(lat_deg)
     lon = math.radians(lon_deg)
     slat = math.sin(lat)
     clat = math.cos(lat)
     slon = math.sin(lon)
     clon = math.cos(lon)
-    return (-slon, clon, 0.0,
-            -slat * clon, -slat * slon, clat,
-            clat * clon, clat * slon, slat)  # fmt: skip
+    return (-slon, clon, 0.0, -slat * clon, -slat * slon, clat, clat * clon, clat * slon, slat)
 
 
 @njit(cache=True)

@@ -71,8 +71,10 @@ def test_identity_kept_when_a_sensor_does_not_carry_it() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 100)), min_size=1, max_size=200),
-       st.integers(1, 7))  # fmt: skip
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 100)), min_size=1, max_size=200),
+    st.integers(1, 7),
+)
 def test_table_matches_a_dict_of_latest_reports(rows: list[tuple[int, int]], chunk: int) -> None:
     tab = TrackTable(capacity=1)
     expected: dict[int, float] = {}

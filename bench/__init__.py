@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench NAME``, each writing JSON and a PNG under bench/results/."""

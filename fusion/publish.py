@@ -1,0 +1,97 @@
+"""Outbound messages: the outbox that keeps them until the broker has them, and the
+encoders of the status and dead-letter payloads (alert events encode themselves).
+
+The outbox is an in-memory FIFO: an item leaves it only after ``publish`` returned, so a
+connection lost mid-publish retries the same item after reconnecting and nothing is lost
+while the process lives. Single consumer (the publisher task); any number of producers on
+the same event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import msgpack
+
+from fusion.engine import Counters
+
+PAYLOAD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self._items: deque[Outgoing] = deque()
+        self._ready = asyncio.Event()
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: Outgoing) -> None:
+        self._items.append(item)
+        self._ready.set()
+        self._empty.clear()
+
+    async def peek(self) -> Outgoing:
+        """The oldest item, waiting for one; it stays until :meth:`done`."""
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items[0]
+
+    def done(self) -> None:
+        self._items.popleft()
+        if not self._items:
+            self._empty.set()
+
+    async def drained(self) -> None:
+        await self._empty.wait()
+
+
+def encode_status(
+    service: str, state: str, counters: Counters | None = None, version: str = ""
+) -> bytes:
+    msg: dict[str, Any] = {
+        "v": PAYLOAD_VERSION,
+        "service": service,
+        "state": state,
+        "t_wall": time.time(),
+        "version": version,
+    }
+    if counters is not None:
+        msg["counters"] = asdict(counters)
+    return msgpack.packb(msg, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def encode_deadletter(
+    feeder: str,
+    reason: str,
+    payload: bytes,
+    rows: list[int] | None = None,
+    reasons: list[str] | None = None,
+) -> bytes:
+    """The rejected message as it came, with why. ``rows``/``reasons``: for a batch whose
+    rows failed one by one, their indices in the batch and one reason each."""
+    msg: dict[str, Any] = {
+        "v": PAYLOAD_VERSION,
+        "feeder": feeder,
+        "reason": reason,
+        "t_wall": time.time(),
+        "rows": rows,
+        "reasons": reasons,
+        "payload": payload,
+    }
+    return msgpack.packb(msg, use_bin_type=True)  # type: ignore[no-any-return]
