@@ -11,7 +11,7 @@ setup: $(STAMP) mosquitto
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(PY) -m pip install --quiet -e '.[test,dev,bench]'
 	@touch $(STAMP)
 
 # Debian's mosquitto, installed where it is missing (these machines run as root).

@@ -3,8 +3,9 @@
 One alert per encounter, keyed by the pair of track keys. Its id is made from the two
 identities and the data time it opened, so a replay of the same data gives the same ids.
 - ``new``: the pair enters the conflict set.
-- ``update``: severity changes, or time to loss of separation, miss distance or current
-  separation moves by more than a step (so a steady encounter does not flood the topic).
+- ``update``: severity changes, the predicted time of loss moves by more than a step, the
+  closest approach comes inside the look-ahead, or its miss distance moves by more than a
+  step (so a steady encounter does not flood the topic).
 - ``end``: the pair stays out of the conflict set for ``alert_end_s`` of data time
   (reason ``clear``), or one of its tracks expires (reason ``track_lost``).
 
@@ -210,11 +211,16 @@ class AlertManager:
         # not the countdown to it.
         t_los_old = old.t + old.time_to_los_s
         t_los_new = new.t + new.time_to_los_s
-        return bool(
-            abs(t_los_new - t_los_old) > th.update_step_s
-            or abs(new.d_cpa_m - old.d_cpa_m) > th.update_step_m
-            or abs(new.d_now_m - old.d_now_m) > th.update_step_m * 4.0
-        )
+        # Once separation is lost the "time of loss" is simply now, moving every cycle.
+        lost = old.time_to_los_s == 0.0 and new.time_to_los_s == 0.0
+        if not lost and abs(t_los_new - t_los_old) > th.update_step_s:
+            return True
+        # While the closest approach lies beyond the look-ahead, d_cpa is the distance at
+        # the horizon and shrinks every cycle by itself: only a CPA inside it is news.
+        horizon = th.lookahead_s
+        if old.t_cpa_s < horizon and new.t_cpa_s < horizon:
+            return abs(new.d_cpa_m - old.d_cpa_m) > th.update_step_m
+        return (old.t_cpa_s < horizon) != (new.t_cpa_s < horizon)
 
 
 def _ended(last: AlertEvent, t: float, reason: str) -> AlertEvent:
