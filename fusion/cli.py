@@ -252,7 +252,10 @@ async def _play(
     factory = aiomqtt_factory(broker.host, broker.port)
     async with factory(f"fusion-sim-{seed}-{int(t0)}", None) as tr:
         while not stop.is_set():
-            scenario = build_scenario(_scenario_cfg(args, t0, seed))
+            try:
+                scenario = build_scenario(_scenario_cfg(args, t0, seed))
+            except ValueError as exc:
+                raise ConfigError(f"scenario: {exc}") from None
             messages = build_messages(scenario)
             if truth_path is not None:
                 write_truth(truth_path, scenario)

@@ -198,7 +198,8 @@ def _decode_batch(msg: dict[str, Any]) -> ReportArray:
     missing = [c for c in REQUIRED if c not in cols]
     if "alt_baro_ft" not in cols and "alt_geo_m" not in cols:
         missing.append("alt_baro_ft or alt_geo_m")
-    if missing:
+    # An empty batch (a radar sector with nothing in it) is valid whatever columns it has.
+    if missing and n > 0:
         raise SchemaError(f"missing required columns: {', '.join(missing)}")
     out = empty_reports(n)
     for name, raw in cols.items():

@@ -207,3 +207,8 @@ def test_arbitrary_maps_never_crash(fields: dict[str, object]) -> None:
     payload = msgpack.packb(fields, use_bin_type=True)
     with contextlib.suppress(SchemaError):
         decode_message(payload, "f")
+
+
+def test_empty_batch_is_valid() -> None:
+    d = decode_message(encode_batch("radar-1", "radar", empty_reports(0)), "radar-1")
+    assert d.n_total == 0 and d.reports.size == 0 and d.rejected_rows.size == 0

@@ -4,11 +4,12 @@ Every aircraft flies a straight line in the east-north plane of its own local or
 WGS-84 tangent plane), with a vertical profile that climbs or descends at a constant rate
 and optionally levels off. Altitudes are pressure altitudes treated as heights, in metres.
 
-Planted pairs (conflicts and safe near-misses) and background traffic are drawn from one
-seeded NumPy Generator. Background aircraft are resampled until none comes within
-7 NM and 1500 ft of any other aircraft, so the planted pairs are the only real events.
-The truth recorded for each pair is measured from sampled positions (every 0.5 s,
-refined by bisection), not taken from the intended geometry.
+Planted pairs (conflicts and safe near-misses) and background traffic are drawn from
+seeded NumPy Generators. Background aircraft are redrawn until none comes within 7 NM
+and 1500 ft of any other aircraft (checked exactly, in continuous time), so the planted
+pairs are the only events. The truth recorded for each pair is measured from positions
+sampled every 0.5 s (refined by bisection), not taken from the intended geometry, and
+the sampled truth is checked to show exactly the planted losses of separation.
 
 Pure and deterministic: the same config gives the same scenario, bit for bit.
 """
@@ -36,6 +37,7 @@ FT: Final = 0.3048
 TRUTH_SCHEMA: Final = "airspace-sim-truth/1"
 
 SAMPLE_DT_S: Final = 0.5  # truth sampling step
+CPA_LOOKAHEAD_S: Final = 600.0  # a planted pair's CPA is searched this far past the end
 CLEAR_H_M: Final = 7.0 * NM  # background clearance: nothing else comes this close ...
 CLEAR_V_M: Final = 1500.0 * FT  # ... at the same time as this close vertically
 # Altitudes exactly sep_v apart differ by 304.79999999999927 m after the ft -> m product;
@@ -47,7 +49,6 @@ FL_MIN: Final = 100  # flight levels of level traffic, hundreds of feet
 FL_MAX: Final = 390
 ALT_CAP_M: Final = 41_000 * FT  # start / level-off altitudes of vertical movers stay below
 SAFE_MISS_M: Final = 6.0 * NM
-SAFE_LEVEL_M: Final = 1000.0 * FT
 
 CONFLICT_KINDS: Final = (
     "head_on",
@@ -114,7 +115,13 @@ class Motion:
 
 @dataclass(frozen=True)
 class ConflictTruth:
-    """A planted loss of separation, as measured. a < b are ICAO addresses; times UTC epoch s."""
+    """A planted loss of separation, as measured. a < b are ICAO addresses; times UTC epoch s.
+
+    t_los: first time of loss of separation (within 1 us after it, never before).
+    t_cpa, d_cpa_m, dz_cpa_ft: time, horizontal distance and vertical distance of the
+    horizontal closest approach; t_cpa can lie after the scenario's end when the geometry
+    leaves no room inside it (short scenarios).
+    """
 
     a: int
     b: int
@@ -246,8 +253,10 @@ def build_scenario(cfg: ScenarioConfig) -> Scenario:
     traffic = _Traffic(cfg.duration_s)
     specs = _pair_specs(cfg)
     for role, kind, tau_los in specs:
-        for _ in range(_MAX_PAIR_ATTEMPTS):
-            pair = _plant_pair(rng_plant, cfg, kind, tau_los)
+        for attempt in range(_MAX_PAIR_ATTEMPTS):
+            # Prefer a CPA inside the scenario; a short one may not leave room for it.
+            cpa_inside = attempt < _MAX_PAIR_ATTEMPTS // 2
+            pair = _plant_pair(rng_plant, cfg, kind, tau_los, cpa_inside)
             if pair is not None and traffic.try_add_pair(pair):
                 break
         else:  # pragma: no cover - the geometry is feasible by construction
@@ -271,7 +280,9 @@ def build_scenario(cfg: ScenarioConfig) -> Scenario:
     planted = {(2 * g, 2 * g + 1) for g, spec in enumerate(specs) if spec[0] == "conflict"}
     found = _sampled_los_pairs(motion, cfg, tau)
     if found != planted:  # pragma: no cover - guarded by the 7 NM / 1500 ft clearance
-        raise RuntimeError(f"sampled losses of separation {sorted(found)} != planted {sorted(planted)}")
+        raise RuntimeError(
+            f"sampled losses of separation {sorted(found)} != planted {sorted(planted)}"
+        )
 
     conflicts: list[ConflictTruth] = []
     safe: list[SafePairTruth] = []
@@ -333,7 +344,11 @@ def _validate(cfg: ScenarioConfig) -> None:
 def _pair_specs(cfg: ScenarioConfig) -> list[tuple[str, str, float]]:
     """(role, kind, planned tau_los or NaN) for each planted pair, conflicts first."""
     specs = [
-        ("conflict", CONFLICT_KINDS[k % len(CONFLICT_KINDS)], cfg.first_los_s + k * cfg.los_spacing_s)
+        (
+            "conflict",
+            CONFLICT_KINDS[k % len(CONFLICT_KINDS)],
+            cfg.first_los_s + k * cfg.los_spacing_s,
+        )
         for k in range(cfg.n_conflicts)
     ]
     specs += [("safe", "6nm_miss", math.nan)] * cfg.n_safe_miss
@@ -342,7 +357,7 @@ def _pair_specs(cfg: ScenarioConfig) -> list[tuple[str, str, float]]:
 
 
 def _sample_times(duration_s: float) -> F64:
-    k = int(math.floor(duration_s / SAMPLE_DT_S + 1e-9))
+    k = math.floor(duration_s / SAMPLE_DT_S + 1e-9)
     return np.arange(k + 1, dtype=np.float64) * SAMPLE_DT_S
 
 
@@ -372,10 +387,10 @@ def _vertical(m: Motion, r: I64, tau: F64) -> tuple[F64, F64]:
 def _horizontal_ecef(m: Motion, r: I64, tau: F64) -> tuple[F64, F64, F64]:
     """Tangent-plane points of aircraft r[M] at tau[M] in ECEF [M, 3], and the origin
     frame's east and north axes [M, 3]."""
-    lat0 = m.origin_lat_deg[r]
-    lon0 = m.origin_lon_deg[r]
-    origin: F64 = geo.geodetic_to_ecef(lat0, lon0, np.zeros_like(lat0))
-    east, north = _enu_axes(lat0, lon0)
+    lat0 = np.array(m.origin_lat_deg)  # a writable copy: Numba types read-only apart
+    lon0 = np.array(m.origin_lon_deg)
+    origin: F64 = geo.geodetic_to_ecef(lat0, lon0, np.zeros_like(lat0))[r]
+    east, north = _enu_axes(lat0[r], lon0[r])
     e = m.e0_m[r] + m.ve_ms[r] * tau
     n = m.n0_m[r] + m.vn_ms[r] * tau
     return origin + e[:, None] * east + n[:, None] * north, east, north
@@ -428,9 +443,7 @@ def _subpoints(m: Motion, rows: I64, tau: F64) -> tuple[F64, F64]:
 
 
 def _concat(parts: list[Motion]) -> Motion:
-    return Motion(
-        *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Motion))
-    )
+    return Motion(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Motion)))
 
 
 def _motion_of(**cols: Any) -> Motion:
@@ -456,10 +469,11 @@ def _fl_m(fl: float) -> float:
 
 
 def _plant_pair(
-    rng: np.random.Generator, cfg: ScenarioConfig, kind: str, tau_los: float
+    rng: np.random.Generator, cfg: ScenarioConfig, kind: str, tau_los: float, cpa_inside: bool
 ) -> Motion | None:
     """One planted pair (aircraft A, B) about a CPA point inside the disc, or None when
-    this draw cannot meet the timing (the caller draws again).
+    this draw cannot meet the timing, or puts the CPA after the end although
+    ``cpa_inside`` asks otherwise (the caller draws again).
 
     Both aircraft share the CPA point as their ENU origin, so the intended geometry holds
     in one tangent plane; the truth is measured afterwards anyway.
@@ -480,8 +494,11 @@ def _plant_pair(
     elif kind == "crossing_90":
         dhdg, miss = 90.0 * sign, u(0.9, 1.1) * NM
     elif kind == "overtaking":
-        spd[0] = u(SPEED_MIN_MS, 170.0)
-        spd[1] = spd[0] + u(60.0, 80.0)  # fast enough that the CPA falls inside the scenario
+        # Close fast enough that the CPA falls inside the scenario where speeds allow.
+        need = 1.02 * R / max(cfg.duration_s - 10.0 - tau_los, 1.0)
+        diff = min(max(u(60.0, 80.0), need), SPEED_MAX_MS - SPEED_MIN_MS)
+        spd[0] = u(SPEED_MIN_MS, SPEED_MAX_MS - diff)
+        spd[1] = spd[0] + diff
         dhdg, miss = 0.0, u(0.2, 0.5) * NM
     elif kind == "converging_45":
         dhdg, miss = 45.0 * sign, u(2.8, 3.2) * NM
@@ -535,7 +552,7 @@ def _plant_pair(
     else:
         # Same level: horizontal entry binds, R before the CPA along the relative track.
         tau_cpa = tau_los + w
-    if (kind in CONFLICT_KINDS and w < 6.0) or tau_cpa > cfg.duration_s - 10.0:
+    if (kind in CONFLICT_KINDS and w < 6.0) or (cpa_inside and tau_cpa > cfg.duration_s - 10.0):
         return None
 
     perp = np.array([-vrel[1], vrel[0]]) / vrel_n
@@ -562,7 +579,7 @@ def _semicircular_fl(rng: np.random.Generator, eastbound: B1) -> F64:
     """Flight levels (hundreds of ft) by the semicircular rule: odd thousands eastbound
     (FL110..FL390), even westbound (FL100..FL380)."""
     k = rng.integers(FL_MIN // 20, FL_MAX // 20 + 1, size=eastbound.shape)  # 5..19
-    return (2 * k + eastbound.astype(np.int64)) * 10.0
+    return ((2 * k + eastbound.astype(np.int64)) * 10).astype(np.float64)
 
 
 def _background(rng: np.random.Generator, cfg: ScenarioConfig, n: int) -> Motion:
@@ -581,9 +598,7 @@ def _background(rng: np.random.Generator, cfg: ScenarioConfig, n: int) -> Motion
     fl_start = rng.integers(FL_MIN // 10, FL_MAX // 10 + 1, size=n) * 10.0
     # A level-off at least 4000 ft away from the start, on the semicircular rule.
     far = np.abs(fl - fl_start) >= 40.0
-    fl_start = np.where(
-        far, fl_start, np.where(fl >= (FL_MIN + FL_MAX) / 2, fl - 60.0, fl + 60.0)
-    )
+    fl_start = np.where(far, fl_start, np.where(fl >= (FL_MIN + FL_MAX) / 2, fl - 60.0, fl + 60.0))
     rate = rng.uniform(1000.0, 2500.0, n) * FT / 60.0
     alt_lvl = fl * 100.0 * FT
     alt_start = fl_start * 100.0 * FT
@@ -716,7 +731,9 @@ def _violations(
     start, vel = _linear_ecef(m)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_lvl = np.where(
-            np.isfinite(m.level_off_m) & (m.vu_ms != 0.0), (m.level_off_m - m.alt0_m) / m.vu_ms, np.inf
+            np.isfinite(m.level_off_m) & (m.vu_ms != 0.0),
+            (m.level_off_m - m.alt0_m) / m.vu_ms,
+            np.inf,
         )
     t_lvl = np.clip(t_lvl, 0.0, duration_s)
     alt_end = m.alt0_m + m.vu_ms * t_lvl
@@ -791,7 +808,12 @@ def _sampled_los_pairs(m: Motion, cfg: ScenarioConfig, tau: F64) -> set[tuple[in
     |dz|. The exact clearance test with margins picks the pairs worth sampling."""
     n = len(m)
     i, j = _violations(
-        m, np.arange(n), np.arange(n), cfg.duration_s, cfg.sep_h_nm * NM + 500.0, cfg.sep_v_ft * FT + 1.0
+        m,
+        np.arange(n),
+        np.arange(n),
+        cfg.duration_s,
+        cfg.sep_h_nm * NM + 500.0,
+        cfg.sep_v_ft * FT + 1.0,
     )
     found: set[tuple[int, int]] = set()
     for a, b in zip(i.tolist(), j.tolist(), strict=True):
@@ -830,7 +852,9 @@ def _measure_conflict(
     dh, dz = _pair_separation(m, i, j, tau)
     los = _is_los(dh, dz, cfg)
     if not los.any() or los[0]:
-        raise RuntimeError(f"planted {kind} pair lost separation {'never' if not los.any() else 'at t0'}")
+        raise RuntimeError(
+            f"planted {kind} pair lost separation {'never' if not los.any() else 'at t0'}"
+        )
     k1 = int(np.argmax(los))
     lo, hi = float(tau[k1 - 1]), float(tau[k1])
     while hi - lo > 1e-7:
@@ -844,9 +868,14 @@ def _measure_conflict(
     t_los = cfg.t0 + hi + 1e-6
     h, z = _pair_separation(m, i, j, np.array([t_los - cfg.t0]))
     if not _is_los(h, z, cfg)[0] or abs(hi - tau_los_plan) > 1.0:
-        raise RuntimeError(f"planted {kind} pair lost separation at {hi:.2f} s, not {tau_los_plan:.2f} s")
+        raise RuntimeError(
+            f"planted {kind} pair lost separation at {hi:.2f} s, not {tau_los_plan:.2f} s"
+        )
 
-    t_cpa = _argmin_refined(lambda t: _pair_separation(m, i, j, t)[0], tau, dh)
+    # The CPA may come after the end (a slow overtake in a short scenario): look past it.
+    tau_ext = _sample_times(cfg.duration_s + CPA_LOOKAHEAD_S)
+    dh_ext, _ = _pair_separation(m, i, j, tau_ext)
+    t_cpa = _argmin_refined(lambda t: _pair_separation(m, i, j, t)[0], tau_ext, dh_ext)
     h, z = _pair_separation(m, i, j, np.array([t_cpa]))
     return ConflictTruth(
         a=int(icao[i]),
