@@ -13,14 +13,14 @@ from typing import Any
 
 import msgpack
 import pytest
-from fusion.sim.scenario import ScenarioConfig, build_scenario
-from fusion.sim.sensors import build_messages
 
 from fusion.alerts import decode_event
 from fusion.broker import LocalBroker
 from fusion.config import ServiceConfig
 from fusion.service import Service
 from fusion.sim.publisher import publish_messages
+from fusion.sim.scenario import ScenarioConfig, build_scenario
+from fusion.sim.sensors import build_messages
 from fusion.topics import Topics
 from fusion.transport import AiomqttTransport, aiomqtt_factory
 from tests.conftest import recording

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Sequence
 
 from fusion.sim.sensors import SimMessage
-
 from fusion.topics import Topics
 from fusion.transport import Transport
 
