@@ -1,0 +1,87 @@
+"""The command line: help, the alert view's lines, and the demo stopping cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from fusion.alertview import format_json, format_line
+from fusion.cli import build_parser
+
+EVENT = {
+    "v": 1, "alert_id": "3C6585-3C8A21-20261125T071203Z", "event": "new",
+    "severity": "predicted", "t": 1764054723.0, "t_opened": 1764054723.0,
+    "a": {"icao": "3C6585", "callsign": "DLH4AB", "track": None, "feeder": "adsb-1"},
+    "b": {"icao": None, "callsign": None, "track": 17, "feeder": "radar-1"},
+    "time_to_los_s": 74.0, "t_cpa_s": 96.5, "d_cpa_nm": 0.23, "dz_cpa_ft": 0.0,
+    "d_now_nm": 22.1, "dz_now_ft": 0.0, "reason": None,
+    "thresholds": {"sep_h_nm": 5.0, "sep_v_ft": 1000.0},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["run", "simulate", "alerts", "demo"])
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args([command, "--help"])
+    assert exc.value.code == 0
+    assert "usage: fusion " + command in capsys.readouterr().out
+
+
+def test_alert_line_is_readable() -> None:
+    line = format_line(EVENT)
+    assert line.startswith("07:12:03Z NEW    PREDICTED 3C6585 DLH4AB / radar-1.17")
+    assert "LoS in 1m14s" in line and "0.2 NM" in line and EVENT["alert_id"] in line
+    assert "\n" not in line
+
+
+def test_alert_json_is_one_object_per_line() -> None:
+    ev = {**EVENT, "time_to_los_s": float("inf")}
+    out = json.loads(format_json(ev, "open"))
+    assert out["time_to_los_s"] is None and out["view"] == "open"
+
+
+def test_demo_shows_alerts_and_ctrl_c_leaves_nothing_behind() -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fusion", "demo", "--speed", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, f"demo ended early: {lines}"
+            lines.append(line)
+            if not children:
+                children = psutil.Process(proc.pid).children(recursive=True)
+            if re.match(r"\d\d:\d\d:\d\dZ NEW ", line):
+                break
+        else:
+            raise AssertionError(f"no alert within 120 s: {lines}")
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", lines[0]).group(1))  # type: ignore[union-attr]
+        assert any("mosquitto" in c.name() for c in children)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert "stopped" in rest
+        _gone, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
