@@ -6,7 +6,12 @@ import argparse
 import sys
 
 # Name -> (module, one-line description). Each module has ``main(argv) -> int``.
-BENCHMARKS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "cpa": (
+        "bench.cpa",
+        "full conflict screening of synthetic traffic (1k-1M aircraft) vs all-pairs baselines",
+    ),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
