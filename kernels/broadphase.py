@@ -3,34 +3,39 @@
 Pure Numba over NumPy arrays; no I/O. :func:`candidate_pairs` returns pairs (i < j) that
 are a guaranteed superset of the pairs :func:`kernels.screen.screen_all_pairs` flags, in
 time and memory O(N + candidates); :func:`kernels.screen.screen_conflicts` runs the exact
-pair test on them.
+pair test on them, tile by tile (:func:`build_grid`, :func:`tile_pairs`).
 
 Method
 ------
-* Frame: ECEF, rotated so that its third axis points at the centroid of the tracks'
-  sub-points and translated to that centroid (a regional picture then lies nearly flat in
-  the grid, and float32 box coordinates keep metre resolution). Distances are those of
-  ECEF, so the poles and the antimeridian need no special case.
-* Swept box: track k's sub-point P_k (sea level, as in screen.py) moving with its
-  horizontal velocity V_k (east/north only, rotated into ECEF) sweeps the segment
-  P_k + t V_k, t in [0, T]. Its axis-aligned box is inflated by r_k = D/2 + s_k (+ 1 m
-  and 1e-6 relative for rounding), s_k being the tangent-plane slack below, and stored as
-  float32 rounded outwards.
-* Altitude interval: [min, max] of alt_k + t vu_k over [0, T], inflated by H/2 (+ 1 mm
-  and 1e-6 relative), quantised outwards onto integer keys H/64 wide (coarser only when
-  the altitudes span more than ~2^20 keys).
-* Grid: a uniform 3-D grid over the boxes, cells about twice the mean box extent (grown
-  if needed so that there are at most ~2N + 64 cells: memory O(N)). Each box is entered
-  into every cell it overlaps, in ascending order of its lower altitude key (one counting
-  sort), so every cell's list is sorted by altitude. Filling is parallel over slabs of
-  cells.
-* Sweep: within each cell, each entry is paired with the following entries while their
-  lower altitude key does not exceed its upper key (flight-level layering prunes most
-  pairs before any geometry); then the two float32 boxes are tested for overlap, and the
-  pair is emitted only from the cell holding the lower corner of the boxes' intersection,
-  so exactly once. Cells are split into chunks of about equal work (sum of n_c^2),
-  parallel over chunks; candidates are counted, then written (two passes), so that memory
-  is O(N + candidates) and the output order does not depend on the thread count.
+* Frame: ECEF, rotated so that its third axis points at the centroid of (a fixed sample
+  of) the tracks' sub-points and translated there (a regional picture then lies nearly
+  flat, and float32 coordinates keep metre resolution). Distances are those of ECEF, so
+  the poles and the antimeridian need no special case.
+* Motion: track k's sub-point P_k (sea level, as in screen.py) moving with its horizontal
+  velocity V_k (east/north only, in ECEF) sweeps the segment P_k + t V_k, t in [0, T],
+  with a radius r_k = D/2 + s_k (+ 1 m and 1e-6 relative for rounding), s_k the
+  tangent-plane slack below; its altitude sweeps alt_k + t vu_k, with a half-width H/2
+  (+ 1 mm and 1e-6 relative). Stored once in float32 (start, displacement, radius,
+  altitude, climb, half-width; the radius and half-width absorb the rounding), this
+  "motion" is the track for everything after: boxes, keys and tests all derive from it.
+* Grid: a uniform 3-D grid, cells about twice the mean swept-box extent (at most 2N + 64
+  cells: memory O(N)), grouped into tiles of B x B cell columns (B such that a tile holds
+  about a thousand tracks, so that its work stays in the caches). One pass over the
+  tracks (parallel) computes each motion and the tiles its box overlaps; a counting sort
+  lists every tile's members (tracks, and copies of those reaching in from next door).
+* Tiles, in parallel (chunks of about equal membership; the output order does not
+  depend on the thread count): fetch the members' motions (the one scattered read),
+  sort them by lower altitude key (LSD radix sort; keys H/64 wide, so flight levels
+  1000 ft apart stay apart at H = 950 ft), enter each box in every cell of the tile it
+  overlaps, in that order, so each cell's list is sorted. In each cell an entry is paired
+  with the following ones while their lower key does not exceed its upper key (flight
+  levels prune most pairs before any geometry); then, without branches, box overlap and
+  ownership: a pair is emitted only from the cell holding the lower corner of the two
+  boxes' intersection, so exactly once over all cells and tiles. Last, the same-time
+  test: the least distance between the two segments over the part of [0, T] where the
+  altitudes are within reach must be below the sum of the radii.
+* Candidates per track at 1 aircraft per 100 km^2 (bench.traffic): about 0.5, with 0.45
+  conflicts per track (5 NM, 950 ft, 120 s).
 
 Why the inflation is enough (all tracks "regular", see below)
 -------------------------------------------------------------
@@ -57,28 +62,32 @@ tau_i = |sin(lat) cos(lat)| (b^-2 - a^-2). At a conflict h = |E_i^T x(0)| <
 D + L_i + A_j <= G_ij := D + A_i + A_j. So s is one of two roots:
 
 * the small one (the near side): |s| <= h^2 / (rho (1 - a h tau)), so
-  c = sqrt(h^2 + s^2) <= (1 + eta) G_ij with eta of order (G / rho)^2 (1e-4 at 600 km);
+  c = sqrt(h^2 + s^2) <= (1 + eta) G_ij with eta of order (G / rho)^2 (1e-3 at 400 km);
   then A_j G + G^2 / 2 <= 2.5 (g_i^2 + g_j^2) with g_k = D/2 + A_k gives the separable
   slack s_k = 2.5 (1 + eta)^2 g_k^2 / rho, s_i + s_j >= the pair's excess over D. At
-  100-260 m/s, |vu| <= 15 m/s, T = 120 s, D = 5 NM: s_k = 0.2-0.6 km on boxes of
-  10-40 km. Since |x|_inf <= |x|, the two inflated boxes overlap on every axis.
+  100-260 m/s, |vu| <= 15 m/s, T = 120 s, D = 5 NM: s_k = 0.1-0.6 km on boxes of
+  10-40 km. Then |x(t)| < r_i + r_j at the conflict time: the boxes overlap (on every
+  axis, |x|_inf <= |x|) and the same-time test passes.
 * the large one (the far side): the normal line through P_i leaves the ellipsoid again
   at F_i = P_i + s_far u_i, s_far = -2 gamma / alpha, near the antipode, and the
   tangent-plane projection of a track there is just as small: screen_all_pairs does flag
   aircraft on opposite sides of the Earth whose projections come within D. Here
-  |s - s_far| <= 2 h tau_i a^2 + h^2 / (rho (1 - a h tau_i)) and c_F = |P_j - F_i| <=
-  h + |s - s_far|; with omega_i = |u_i + u_F| (u_F the normal at F_i, omega <= 0.0068)
-  the same steps give |(P_j + t V_j) - (F_i + t V_i)| < D + A_max (omega_i + c_F / rho) +
-  |s - s_far|. A far pass enters each track's far box (the segment F_i + t V_i, inflated
-  by D/2 plus that slack) against the grid, only when the far boxes' bounding box meets
-  the near boxes' one (never for a regional picture), and keeps pairs whose frame track
-  (the lower index) is the querying one.
+  |s - s_far| <= 2 h tau a^2 + h^2 / (rho (1 - a h tau)) and c_F = |P_j - F_i| <=
+  h + |s - s_far|; with omega = |u_i + u_F| (u_F the normal at F_i) the same steps give
+  |(P_j + t V_j) - (F_i + t V_i)| < D + A_max (omega + c_F / rho) + |s - s_far|, A_max the
+  largest reach, and |F_i + P_i| <= 42.8 km (tau <= (b^-2 - a^-2) / 2, omega <= 0.0068,
+  over the whole ellipsoid). A second, "far" run (only when the first run's boxes could
+  meet their own antipodes, i.e. for pictures spanning about half the globe) adds to
+  the tracks (radius D/2) a far object per track, starting at -P_i, moving with V_i,
+  radius D/2 + 43 km + that slack, and keeps the pairs (far object of i, track j),
+  i < j.
 
 Tracks outside the analysis ("wild": any non-finite input, |alt| > 1000 km, a speed
 component above 10 km/s, or A_k > 200 km) are not put in the grid: every pair with a
 wild track is a candidate (O(N W)). Parameters the analysis does not cover (D or H
-negative, infinite or above 1000 km / 100 km) are refused by :func:`candidate_pairs`;
-:func:`kernels.screen.screen_conflicts` then falls back to the brute force.
+negative, infinite or above 1000 km / 100 km, T infinite) are refused by
+:func:`candidate_pairs`; :func:`kernels.screen.screen_conflicts` then falls back to the
+brute force.
 """
 
 from __future__ import annotations
@@ -294,35 +303,6 @@ def _box(
         _f32_down(min(pz, qz) - r),
         _f32_up(max(pz, qz) + r),
     )
-
-
-@njit(cache=True, inline="always")
-def _far_point(
-    px: float, py: float, pz: float, ux: float, uy: float, uz: float
-) -> tuple[float, float, float, float, float]:
-    """Far crossing F (ECEF, m) of the normal line at the sub-point P = (px, py, pz)
-    with up vector u, omega = |u + u_F| and tau (1/m^2), see the module docstring (both
-    rounded up)."""
-    gux = ux * _INV_A2
-    guy = uy * _INV_A2
-    guz = uz * _INV_B2
-    alpha = ux * gux + uy * guy + uz * guz
-    gamma = px * gux + py * guy + pz * guz
-    s_far = -2.0 * gamma / alpha
-    fx = px + s_far * ux
-    fy = py + s_far * uy
-    fz = pz + s_far * uz
-    nx = fx * _INV_A2
-    ny = fy * _INV_A2
-    nz = fz * _INV_B2
-    nn = math.sqrt(nx * nx + ny * ny + nz * nz)
-    omega = math.sqrt((ux + nx / nn) ** 2 + (uy + ny / nn) ** 2 + (uz + nz / nn) ** 2)
-    # |component of G u orthogonal to u|.
-    tx = gux - alpha * ux
-    ty = guy - alpha * uy
-    tz = guz - alpha * uz
-    tau = math.sqrt(tx * tx + ty * ty + tz * tz)
-    return fx, fy, fz, omega + 1e-9, tau * (1.0 + 1e-9) + 1e-30
 
 
 @njit(cache=True, inline="always")
@@ -759,7 +739,6 @@ def _tile_pairs(
     a_lo: float,
     a_inv: float,
     n_keys: int,
-    H: float,
     inp: F64,
     lin: F64,
     lm: F32,
@@ -867,7 +846,7 @@ def _tile_pairs(
         cx = c // (nz * by) + x_lo
         k, pairs = _sweep_cell(
             lm, lbox, lcr, si, sf, surv, ent, e0, mc, cx, cy, cz, members, s0, n, far_run,
-            H, pairs, k,
+            pairs, k,
         )  # fmt: skip
     return k, ent, pairs
 
@@ -918,7 +897,6 @@ def _sweep_cell(
     s0: int,
     n: int,
     far_run: bool,
-    H: float,
     pairs: I32,
     k: int,
 ) -> tuple[int, I32]:
@@ -994,7 +972,7 @@ def _sweep_cell(
                 j = gb if ga >= n else ga
                 if i >= j:
                     continue
-            if not _same_time(lm, pa, pb, H):
+            if not _same_time(lm, pa, pb):
                 continue
             if k >= pairs.shape[0]:
                 grown = np.empty((2 * pairs.shape[0] + 64, 2), dtype=np.int32)
@@ -1007,16 +985,17 @@ def _sweep_cell(
 
 
 @njit(cache=True, inline="always")
-def _same_time(pm: F32, a: int, b: int, H: float) -> bool:
-    """Whether positions a and b (motions pm, float32[M, 10], see _boxes) can be within
-    the sum of their radii horizontally and within H (plus rounding margins) vertically
-    at one and the same time of [0, T]: the swept boxes only say "somewhere, at some
-    times". Exact arithmetic on the float32 motions, whose rounding the radii and margins
-    include; the time window is widened by 1e-9 (of T) against the rounding here."""
+def _same_time(pm: F32, a: int, b: int) -> bool:
+    """Whether objects a and b (rows of float32 motions pm, see _assign) can be within
+    the sum of their radii horizontally and within the sum of their altitude
+    half-widths vertically at one and the same time of [0, T]: the swept boxes and
+    altitude intervals only say "somewhere, at some times". Exact arithmetic on the
+    float32 motions, whose rounding the radii and half-widths include; the time window
+    is widened by 1e-9 (of T) against the rounding here."""
     # Vertical: the window of tau = t / T in [0, 1] with |dz| <= hm.
     dz0 = np.float64(pm[b, 7]) - np.float64(pm[a, 7])
     dv = np.float64(pm[b, 8]) - np.float64(pm[a, 8])
-    hm = H * (1.0 + _REL_MARGIN) + _ALT_ABS_MARGIN + np.float64(pm[a, 9]) + np.float64(pm[b, 9])
+    hm = np.float64(pm[a, 9]) + np.float64(pm[b, 9])
     lo = 0.0
     hi = 1.0
     if dv == 0.0:
@@ -1045,58 +1024,6 @@ def _same_time(pm: F32, a: int, b: int, H: float) -> bool:
     dz = z0 + t * wz
     rr = np.float64(pm[a, 6]) + np.float64(pm[b, 6])
     return bool(dx * dx + dy * dy + dz * dz < rr * rr)
-
-
-@njit(cache=True)
-def _merge_runs(key: I32, idx: I32, m: int, tkey: I32, tidx: I32) -> None:
-    """Stably sort key[:m] (carrying idx[:m] along): bottom-up merges of the ascending
-    runs already there, O(m log runs) (one run costs one scan). tkey, tidx: scratch of
-    length >= m."""
-    while True:
-        merged = False
-        a = 0
-        while a < m:
-            # First run [a, mid).
-            mid = a + 1
-            while mid < m and key[mid - 1] <= key[mid]:
-                mid += 1
-            if mid >= m:
-                break
-            # Second run [mid, end).
-            end = mid + 1
-            while end < m and key[end - 1] <= key[end]:
-                end += 1
-            i = a
-            j = mid
-            t = a
-            while i < mid and j < end:
-                # Ties from the first run first: stable.
-                if key[j] < key[i]:
-                    tkey[t] = key[j]
-                    tidx[t] = idx[j]
-                    j += 1
-                else:
-                    tkey[t] = key[i]
-                    tidx[t] = idx[i]
-                    i += 1
-                t += 1
-            while i < mid:
-                tkey[t] = key[i]
-                tidx[t] = idx[i]
-                i += 1
-                t += 1
-            while j < end:
-                tkey[t] = key[j]
-                tidx[t] = idx[j]
-                j += 1
-                t += 1
-            for u in range(a, end):
-                key[u] = tkey[u]
-                idx[u] = tidx[u]
-            merged = True
-            a = end
-        if not merged:
-            return
 
 
 @njit(cache=True)
@@ -1207,7 +1134,6 @@ def tile_pairs(
     n: int,
     far_run: bool,
     gp: F64,
-    H: float,
     inp: F64,
     lin: F64,
     lm: F32,
@@ -1225,7 +1151,7 @@ def tile_pairs(
     grid_lo, inv_size, dims, a_lo, a_inv, n_keys, tile, nty, _, _ = _grid_params(gp)
     return _tile_pairs(
         t, tstart, members, mo, n, far_run, tile, nty, grid_lo, inv_size, dims, a_lo, a_inv,
-        n_keys, H, inp, lin, lm, lbox, lcr, cnt, cfill, si, sf, surv, ent, pairs,
+        n_keys, inp, lin, lm, lbox, lcr, cnt, cfill, si, sf, surv, ent, pairs,
     )  # fmt: skip
 
 
@@ -1240,7 +1166,6 @@ def _candidates_chunk(
     n: int,
     far_run: bool,
     gp: F64,
-    H: float,
     out_i: I64,
     out_j: I64,
     o0: int,
@@ -1248,13 +1173,11 @@ def _candidates_chunk(
 ) -> int:
     """Candidate pairs (i < j, track indices) of tiles [t0, t1): counted, or written
     from out_*[o0]. Returns the count."""
-    lin, lm, lbox, lcr, cnt, cfill, si, sf, surv, ent, pairs = chunk_scratch(
-        tstart, t0, t1, gp
-    )
+    lin, lm, lbox, lcr, cnt, cfill, si, sf, surv, ent, pairs = chunk_scratch(tstart, t0, t1, gp)
     k = 0
     for t in range(t0, t1):
         npair, ent, pairs = tile_pairs(
-            t, tstart, members, mo, n, far_run, gp, H, inp, lin, lm, lbox, lcr, cnt, cfill,
+            t, tstart, members, mo, n, far_run, gp, inp, lin, lm, lbox, lcr, cnt, cfill,
             si, sf, surv, ent, pairs,
         )  # fmt: skip
         s0 = tstart[t]
@@ -1270,7 +1193,7 @@ def _candidates_chunk(
 
 @njit(cache=True, parallel=True)
 def _candidates(
-    tstart: I64, members: I32, mo: F32, inp: F64, n: int, far_run: bool, gp: F64, H: float
+    tstart: I64, members: I32, mo: F32, inp: F64, n: int, far_run: bool, gp: F64
 ) -> tuple[I64, I64]:
     """Candidate pairs (i < j), int64[K] each, of one run: counted, then written."""
     bounds = tile_chunks(tstart)
@@ -1281,7 +1204,7 @@ def _candidates(
     for qq in prange(nchunk):
         q = int(np.int64(qq))
         cnt[q] = _candidates_chunk(
-            bounds[q], bounds[q + 1], tstart, members, mo, inp, n, far_run, gp, H, none, none,
+            bounds[q], bounds[q + 1], tstart, members, mo, inp, n, far_run, gp, none, none,
             q - q, write,
         )  # fmt: skip
     off = np.zeros(nchunk + 1, dtype=np.int64)
@@ -1293,7 +1216,7 @@ def _candidates(
     for qq in prange(nchunk):
         q = int(np.int64(qq))
         _candidates_chunk(
-            bounds[q], bounds[q + 1], tstart, members, mo, inp, n, far_run, gp, H, out_i,
+            bounds[q], bounds[q + 1], tstart, members, mo, inp, n, far_run, gp, out_i,
             out_j, off[q], write,
         )  # fmt: skip
     return out_i, out_j
@@ -1378,12 +1301,12 @@ def candidate_pairs(
     reg, mo, inp, tstart, members, summary, gp = build_grid(
         lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, False, 0.0
     )
-    ci, cj = _candidates(tstart, members, mo, inp, n, False, gp, H)
+    ci, cj = _candidates(tstart, members, mo, inp, n, False, gp)
     if far_side_possible(summary, gp, D):
         _, fmo, finp, ftstart, fmembers, _, fgp = build_grid(
             lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, True, summary[13]
         )
-        fi, fj = _candidates(ftstart, fmembers, fmo, finp, n, True, fgp, H)
+        fi, fj = _candidates(ftstart, fmembers, fmo, finp, n, True, fgp)
         ci = np.concatenate((ci, fi))
         cj = np.concatenate((cj, fj))
     wild = np.nonzero(~reg)[0]

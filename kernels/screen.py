@@ -1,11 +1,20 @@
-"""All-pairs conflict screening of a whole track table.
+"""Conflict screening of a whole track table.
 
-Pure Numba over NumPy arrays; no I/O. Simple: every pair i < j goes through
-:func:`kernels.cpa.conflict_window_1`, after two cheap tests that skip pairs out of
-vertical or horizontal reach within T by a clear margin (they change no result). Time is
-O(N^2) (parallel over i), memory O(N + conflicts): a first pass counts each row's
-conflicts, a prefix sum gives each row its slice of the output, and a second pass fills
-the slices. The output is sorted by (i, j) and does not depend on the thread count.
+Pure Numba over NumPy arrays; no I/O. Two functions with the same inputs, output and
+results (bit for bit):
+
+* :func:`screen_all_pairs`, the brute force: every pair i < j goes through
+  :func:`kernels.cpa.conflict_window_1`, after two cheap tests that skip pairs out of
+  vertical or horizontal reach within T by a clear margin (they change no result). Time
+  O(N^2) (parallel over i), memory O(N + conflicts): a first pass counts each row's
+  conflicts, a prefix sum gives each row its slice of the output, and a second pass
+  fills the slices.
+* :func:`screen_conflicts`, the one to use: the broad phase of :mod:`kernels.broadphase`
+  proposes candidate pairs, a proven superset of the pairs the exact test flags, and the
+  same exact test (:func:`_pair`, on geometry computed with the same operations) runs on
+  those only. Time and memory O(N + candidates), never O(N^2).
+
+Both outputs are sorted by (i, j) and do not depend on the thread count.
 
 Method, for a pair (i, j), i < j:
 
@@ -31,6 +40,20 @@ flying geodesics at constant ground speed (pyproj.Geod; T = 120 s, up to 300 m/s
 to 130 km) the predicted separation was within 0.7 m whenever the true one was under
 20 km, and within 8 m at 100 km. Ground speeds are used as given, not scaled to the
 sub-points by R / (R + h) (0.2 % at 12 km).
+
+The broad phase adds no error of its own: it works in ECEF (no poles or antimeridian to
+care about) and inflates each track's swept box by D/2 plus a bound on the difference
+between the tangent-plane separation above and the ECEF one, s_k = 2.5 (1 + eta)^2
+(D/2 + T |v_k|)^2 / rho (rho = b^2 / a = 6335 km; 0.1-0.6 km at airliner speeds over
+120 s), derived in kernels/broadphase.py; a pair it drops cannot be flagged here.
+
+One property of the tangent-plane method that the broad phase has to respect: the
+projection of ECEF_j - ECEF_i on east_i, north_i is also small when track j is near the
+point where track i's normal line leaves the Earth again, about the antipode. Such pairs
+on opposite sides of the globe are flagged as conflicts (e.g. (0 N, 0 E) and (0 N, 180 E)
+at one altitude). screen_conflicts reproduces that, as it must to equal the brute force;
+a check on the chord length (say |ECEF_j - ECEF_i| < 2 (D + T (|v_i| + |v_j|))) in
+:func:`_pair` would remove them from both.
 """
 
 from __future__ import annotations
@@ -251,9 +274,7 @@ def _conflict_chunk(
     first as screen_all_pairs orders a pair, so that _pair computes the same numbers as
     there.
     """
-    lin, lm, lbox, lcr, cnt, cfill, si, sf, surv, ent, pairs = chunk_scratch(
-        tstart, t0, t1, gp
-    )
+    lin, lm, lbox, lcr, cnt, cfill, si, sf, surv, ent, pairs = chunk_scratch(tstart, t0, t1, gp)
     llat = lin[:, 0]
     llon = lin[:, 1]
     lalt_in = lin[:, 2]
@@ -268,13 +289,13 @@ def _conflict_chunk(
     k = 0
     for t in range(t0, t1):
         npair, ent, pairs = tile_pairs(
-            t, tstart, members, mo, n, far_run, gp, H, inp, lin, lm, lbox, lcr, cnt, cfill,
+            t, tstart, members, mo, n, far_run, gp, inp, lin, lm, lbox, lcr, cnt, cfill,
             si, sf, surv, ent, pairs,
         )  # fmt: skip
         s0 = tstart[t]
         for q in range(npair):
-            pa = np.int64(pairs[q, 0])
-            pb = np.int64(pairs[q, 1])
+            pa = int(pairs[q, 0])
+            pb = int(pairs[q, 1])
             a = members[s0 + pa] % n
             b = members[s0 + pb] % n
             if a > b:
@@ -496,23 +517,24 @@ def screen_conflicts(
     D: horizontal radius, m; H: vertical half-height, m; T: look-ahead, s.
     Returns :class:`Conflicts` over the K conflicting pairs, sorted by (i, j).
 
-    Method: the broad phase of :mod:`kernels.broadphase` (swept boxes in a 3-D grid,
-    altitude-sorted cells) yields candidate pairs, a proven superset of the pairs the
-    exact test flags; the exact test is then :func:`_pair`, the very function
-    screen_all_pairs runs on every pair, on the same geometry table, so the windows are
-    identical. Horizontal separation is that of screen_all_pairs: pair (i, j) in ENU_i,
-    with the error bound of this module's docstring; the broad phase adds no error (it
-    only drops pairs that provably cannot be flagged, its inflation covering the
-    tangent-plane vs. ECEF discrepancy, see kernels/broadphase.py).
+    Method: the broad phase of :mod:`kernels.broadphase` (swept boxes in a 3-D grid of
+    tiles, altitude-sorted cells, a same-time test) yields candidate pairs, a proven
+    superset of the pairs the exact test flags; the exact test is then :func:`_pair`, the
+    very function screen_all_pairs runs on every pair, on geometry rows computed with the
+    very same operations (kernels.broadphase.track_row), so the numbers are identical.
+    Horizontal separation is that of screen_all_pairs: pair (i, j) in ENU_i, with the
+    error bound of this module's docstring; the broad phase only drops pairs that provably
+    cannot be flagged.
 
-    Time O(N + candidates) (candidates about 3 per track at 1 aircraft per 100 km^2),
-    parallel over cells, candidate blocks and wild tracks. Memory O(N + candidates): the
-    grid is O(N), candidates are counted and then written (8 bytes each, plus one flag
-    byte), conflicts likewise. Tracks the broad phase leaves out (non-finite inputs,
-    over 10 km/s, reach T |v| over 200 km, |alt| over 1000 km) are paired with every
-    track (O(N) each); if they are more than half the table, or D, H, T lie outside
-    what the broad phase covers (D or H negative, infinite, above 1000 km / 100 km; T
-    infinite), this falls back to :func:`screen_all_pairs`. Deterministic, and
+    Parallel over chunks of tiles (candidates and exact tests in one pass, each chunk
+    writing into room reserved for it; a chunk that needs more is run again into exact
+    room) and over wild tracks. Memory O(N + conflicts): per track its float32 motion,
+    packed inputs and tile memberships (about 120 bytes), per conflict 72 bytes (a few
+    copies); no candidate list is kept. Tracks the broad phase leaves out (non-finite
+    inputs, over 10 km/s, reach T |v| over 200 km, |alt| over 1000 km) are paired with
+    every track (O(N) each); if they are more than 1/8 of the table, or D, H, T lie
+    outside what the broad phase covers (D or H negative, infinite, above 1000 km /
+    100 km; T infinite), this falls back to :func:`screen_all_pairs`. Deterministic, and
     independent of the thread count.
     """
     check_inputs(lat_deg, lon_deg, alt_m, ve, vn, vu)

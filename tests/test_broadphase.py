@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from kernels.broadphase import A_MAX, SPEED_MAX, candidate_pairs
+from kernels.broadphase import A_MAX, SPEED_MAX, candidate_pairs, count_candidates
 from kernels.geo import ecef_to_geodetic, geodetic_to_ecef
 from kernels.screen import Conflicts, screen_all_pairs, screen_conflicts
 
@@ -418,6 +418,7 @@ def test_realistic_density(seed: int) -> None:
     # Far below the n^2 / 2 pairs of the brute force (a count, not a timing).
     assert ci.size < 5 * n
     assert ci.size >= got.i.size
+    assert count_candidates(*cols, D5, H950, T120) == ci.size
 
 
 def test_independent_of_thread_count() -> None:
