@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check setup mosquitto clean
+.PHONY: demo test fuzz check setup mosquitto clean
 
 setup: $(STAMP) mosquitto
 
@@ -29,6 +29,15 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Property tests with fresh random cases, FUZZ_RUNS times (make test draws fixed ones).
+FUZZ_RUNS ?= 20
+fuzz: setup
+	@for i in $$(seq $(FUZZ_RUNS)); do \
+		HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q \
+			tests/test_cpa.py tests/test_geo.py tests/test_schema.py tests/test_tracks.py \
+			tests/test_screen.py tests/test_broadphase.py || exit 1; \
+	done
 
 check: setup
 	$(VENV)/bin/ruff check fusion kernels bench tests

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from fusion.broker import LocalBroker
 from fusion.transport import AiomqttTransport, Message
+
+# `make test` (and CI) draws the same hypothesis cases every run, so that a submission
+# passes or fails on its code and not on the draw; `make fuzz` draws fresh cases many times
+# over. A failure prints the blob that reproduces it.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("fuzz", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
