@@ -20,7 +20,7 @@ Method
   "motion" is the track for everything after: boxes, keys and tests all derive from it.
 * Grid: a uniform 3-D grid, cells about twice the mean swept-box extent (at most 2N + 64
   cells: memory O(N)), grouped into tiles of B x B cell columns (B such that a tile holds
-  about a thousand tracks, so that its work stays in the caches). One pass over the
+  some 600 tracks, so that its work stays in the caches). One pass over the
   tracks (parallel) computes each motion and the tiles its box overlaps; a counting sort
   lists every tile's members (tracks, and copies of those reaching in from next door).
 * Tiles, in parallel (chunks of about equal membership; the output order does not
@@ -140,7 +140,7 @@ _F32_REL = 2.0**-22
 # per tile aimed at (a tile's work should fit in the caches).
 _CELL_FACTOR = 2.0
 _CELLS_PER_TRACK = 2
-_TILE_TRACKS = 1200.0
+_TILE_TRACKS = 600.0
 # Altitude key width: H / _ALT_KEYS_PER_H, so that flight levels H + 15 m apart (1000 ft
 # vs. H = 950 ft) still fall on separate keys.
 _ALT_KEYS_PER_H = 64.0
@@ -149,7 +149,7 @@ _ALT_KEYS_MAX = 1 << 20
 # numbers rather than the thread count: numba.get_num_threads() inside a kernel would
 # stop it being cached, and fixed chunks split the work the same way everywhere.
 _CHUNK = 4096
-_TILE_CHUNKS = 256
+_TILE_CHUNKS = 64
 # Objects sampled to plan the grid (frame, extent, cell size, altitude keys).
 _PLAN_SAMPLES = 4096
 
@@ -286,7 +286,7 @@ def _box(
     mo: F32, k: int
 ) -> tuple[np.float32, np.float32, np.float32, np.float32, np.float32, np.float32]:
     """Swept box (xlo, xhi, ylo, yhi, zlo, zhi; float32, rounded outwards; m) of the
-    float32 motion row k (see _keys): every user derives it from the motion alone, so
+    float32 motion row k (see _assign): every user derives it from the motion alone, so
     boxes, cell ranges and the same-time test agree to the bit."""
     r = np.float64(mo[k, 6])
     px = np.float64(mo[k, 0])
@@ -305,7 +305,7 @@ def _box(
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _far_radius(h: float, tau: float, omega: float, a_max: float, D: float) -> float:
     """Inflation (m) of a far box, h = D + A_i + A_max (m): D/2 + A_max (omega + c_F / rho)
     + |s - s_far| bound, plus the rounding margins."""
@@ -1191,34 +1191,23 @@ def _candidates_chunk(
     return k
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _candidates(
     tstart: I64, members: I32, mo: F32, inp: F64, n: int, far_run: bool, gp: F64
 ) -> tuple[I64, I64]:
-    """Candidate pairs (i < j), int64[K] each, of one run: counted, then written."""
-    bounds = tile_chunks(tstart)
-    nchunk = bounds.shape[0] - 1
-    cnt = np.zeros(nchunk, dtype=np.int64)
+    """Candidate pairs (i < j), int64[K] each, of one run: counted, then written.
+    Serial (screen_conflicts does not use it; a parallel loop would cost compile time)."""
+    ntiles = tstart.shape[0] - 1
     none = np.empty(0, dtype=np.int64)
     write = n < 0
-    for qq in prange(nchunk):
-        q = int(np.int64(qq))
-        cnt[q] = _candidates_chunk(
-            bounds[q], bounds[q + 1], tstart, members, mo, inp, n, far_run, gp, none, none,
-            q - q, write,
-        )  # fmt: skip
-    off = np.zeros(nchunk + 1, dtype=np.int64)
-    for b in range(nchunk):
-        off[b + 1] = off[b] + cnt[b]
-    out_i = np.empty(off[nchunk], dtype=np.int64)
-    out_j = np.empty(off[nchunk], dtype=np.int64)
-    write = not write
-    for qq in prange(nchunk):
-        q = int(np.int64(qq))
-        _candidates_chunk(
-            bounds[q], bounds[q + 1], tstart, members, mo, inp, n, far_run, gp, out_i,
-            out_j, off[q], write,
-        )  # fmt: skip
+    total = _candidates_chunk(
+        0, ntiles, tstart, members, mo, inp, n, far_run, gp, none, none, 0, write
+    )
+    out_i = np.empty(total, dtype=np.int64)
+    out_j = np.empty(total, dtype=np.int64)
+    _candidates_chunk(
+        0, ntiles, tstart, members, mo, inp, n, far_run, gp, out_i, out_j, 0, not write
+    )
     return out_i, out_j
 
 
@@ -1298,15 +1287,19 @@ def candidate_pairs(
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     if not parameters_supported(D, H, T) or not math.isfinite(T):
         raise ValueError("candidate_pairs: D, H or T outside the range the broad phase covers")
+    # Run-time values rather than literals: numba compiles a function once per literal
+    # argument value, and these are passed down a long chain.
+    far_run = n < 0
+    no_reach = 0.0 * n
     reg, mo, inp, tstart, members, summary, gp = build_grid(
-        lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, False, 0.0
+        lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, far_run, no_reach
     )
-    ci, cj = _candidates(tstart, members, mo, inp, n, False, gp)
+    ci, cj = _candidates(tstart, members, mo, inp, n, far_run, gp)
     if far_side_possible(summary, gp, D):
         _, fmo, finp, ftstart, fmembers, _, fgp = build_grid(
-            lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, True, summary[13]
+            lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, not far_run, summary[13]
         )
-        fi, fj = _candidates(ftstart, fmembers, fmo, finp, n, True, fgp)
+        fi, fj = _candidates(ftstart, fmembers, fmo, finp, n, not far_run, fgp)
         ci = np.concatenate((ci, fi))
         cj = np.concatenate((cj, fj))
     wild = np.nonzero(~reg)[0]

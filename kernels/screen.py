@@ -47,13 +47,12 @@ between the tangent-plane separation above and the ECEF one, s_k = 2.5 (1 + eta)
 (D/2 + T |v_k|)^2 / rho (rho = b^2 / a = 6335 km; 0.1-0.6 km at airliner speeds over
 120 s), derived in kernels/broadphase.py; a pair it drops cannot be flagged here.
 
-One property of the tangent-plane method that the broad phase has to respect: the
-projection of ECEF_j - ECEF_i on east_i, north_i is also small when track j is near the
-point where track i's normal line leaves the Earth again, about the antipode. Such pairs
-on opposite sides of the globe are flagged as conflicts (e.g. (0 N, 0 E) and (0 N, 180 E)
-at one altitude). screen_conflicts reproduces that, as it must to equal the brute force;
-a check on the chord length (say |ECEF_j - ECEF_i| < 2 (D + T (|v_i| + |v_j|))) in
-:func:`_pair` would remove them from both.
+One property of the tangent-plane method needs a guard: the projection of
+ECEF_j - ECEF_i on east_i, north_i is also small when track j is near the point where
+track i's normal line leaves the Earth again, about the antipode. :func:`_pair` drops a
+pair whose sub-point j lies more than rho = b^2 / a = 6,335 km below i's tangent plane
+(the far side of the globe); a near-side pair is only that deep beyond 8,960 km of chord,
+far outside any look-ahead, so the gate changes nothing else.
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ from kernels.broadphase import (
     track_row,
 )
 from kernels.cpa import conflict_window, conflict_window_1
-from kernels.geo import enu_basis_1, geodetic_to_ecef_1
+from kernels.geo import WGS84_A, WGS84_B, enu_basis_1, geodetic_to_ecef_1
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -111,6 +110,13 @@ class Conflicts(NamedTuple):
 # conflict_window_1 would reject it too: the tests change no result.
 _REJECT_SLACK = 1e-6
 
+# Depth (m) below track i's tangent plane beyond which track j's sub-point counts as on
+# the far side of the Earth: rho = b^2 / a, the smallest radius of curvature of WGS-84.
+# A near-side sub-point at chord c lies at most c^2 / (2 rho) below the plane
+# (kernels/broadphase.py), so the gate only removes pairs more than sqrt(2) rho = 8,960 km
+# apart; the point where i's normal line leaves the Earth again lies ~12,700 km below.
+_FAR_GATE = WGS84_B * WGS84_B / WGS84_A
+
 _NO_CONFLICT = (False, math.inf, -math.inf, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
@@ -137,6 +143,14 @@ def _pair(
     vy = geom[i, 6] * geom[j, 9] + geom[i, 7] * geom[j, 10] + geom[i, 8] * geom[j, 11] - vn[i]
     d_now = math.hypot(px, py)
     if d_now - D > math.hypot(vx, vy) * T + _REJECT_SLACK * (d_now + D):
+        return _NO_CONFLICT
+    # Far-side gate: near the antipode the tangent-plane projection is small again. A
+    # sub-point more than _FAR_GATE below i's tangent plane is on the far side of the
+    # globe (more than ~90 degrees of arc away) and is never a conflict.
+    ux = geom[i, 4] * geom[i, 8] - geom[i, 5] * geom[i, 7]
+    uy = geom[i, 5] * geom[i, 6] - geom[i, 3] * geom[i, 8]
+    uz = geom[i, 3] * geom[i, 7] - geom[i, 4] * geom[i, 6]
+    if ux * dx + uy * dy + uz * dz < -_FAR_GATE:
         return _NO_CONFLICT
     conflict, t_in, t_out, t_cpa, d_cpa, dz_cpa = conflict_window_1(px, py, pz, vx, vy, vz, D, H, T)
     return conflict, t_in, t_out, t_cpa, d_cpa, dz_cpa, d_now, abs(pz)
@@ -342,7 +356,8 @@ def _run_conflicts(
 ) -> tuple[I64, I64, F64]:
     """Conflicts (i < j, and their seven numbers float64[K, 7]) of one run of the grid,
     unsorted: parallel over chunks of tiles, each writing into room reserved for it
-    (half a row per member); a chunk that finds more is run again into exact room."""
+    (half a row per member); the chunks that find more are run again (in parallel) into
+    exact room."""
     bounds = tile_chunks(tstart)
     nchunk = bounds.shape[0] - 1
     room = np.zeros(nchunk + 1, dtype=np.int64)
@@ -364,15 +379,26 @@ def _run_conflicts(
     oi = np.empty(off[nchunk], dtype=np.int64)
     oj = np.empty(off[nchunk], dtype=np.int64)
     res = np.empty((off[nchunk], 7), dtype=np.float64)
-    for qq in prange(nchunk):
-        q = int(np.int64(qq))
-        if cnt[q] <= room[q + 1] - room[q]:
-            _copy_rows(bi, bj, bres, room[q], oi, oj, res, off[q], cnt[q])
+    # The chunks that fitted are copied (serially: a copy); those that did not (dense
+    # traffic: more conflicts than half a row per member) run again, into exact room.
+    n_over = 0
+    for b in range(nchunk):
+        if cnt[b] <= room[b + 1] - room[b]:
+            _copy_rows(bi, bj, bres, room[b], oi, oj, res, off[b], cnt[b])
         else:
-            _conflict_chunk(
-                bounds[q], bounds[q + 1], tstart, members, mo, inp, n, far_run, gp, D, H, T,
-                oi, oj, res, off[q], cnt[q],
-            )  # fmt: skip
+            n_over += 1
+    over = np.empty(n_over, dtype=np.int64)
+    n_over = 0
+    for b in range(nchunk):
+        if cnt[b] > room[b + 1] - room[b]:
+            over[n_over] = b
+            n_over += 1
+    for rr in prange(n_over):
+        q = over[rr]
+        _conflict_chunk(
+            bounds[q], bounds[q + 1], tstart, members, mo, inp, n, far_run, gp, D, H, T, oi,
+            oj, res, off[q], cnt[q],
+        )  # fmt: skip
     return oi, oj, res
 
 
@@ -421,7 +447,7 @@ def _wild_row(
     return p - p0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _wild_conflicts(
     wild: I64,
     reg: B1,
@@ -436,18 +462,18 @@ def _wild_conflicts(
     T: float,
 ) -> tuple[I64, I64, F64]:
     """Conflicts of the wild tracks (those the grid leaves out) with every track:
-    counted, then written; unsorted."""
+    counted, then written; unsorted. Serial: wild tracks are rare, and a parallel loop
+    would cost compile time."""
     nw = wild.shape[0]
     is_wild = ~reg
     counts = np.zeros(nw, dtype=np.int64)
     none_i = np.empty(0, dtype=np.int64)
     none_r = np.empty((0, 7), dtype=np.float64)
     write = nw < 0
-    for mm in prange(nw):
-        m = int(np.int64(mm))
+    for m in range(nw):
         counts[m] = _wild_row(
             wild[m], is_wild, lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, none_i, none_i,
-            none_r, m - m, write,
+            none_r, 0, write,
         )  # fmt: skip
     off = np.zeros(nw + 1, dtype=np.int64)
     for r in range(nw):
@@ -455,12 +481,10 @@ def _wild_conflicts(
     oi = np.empty(off[nw], dtype=np.int64)
     oj = np.empty(off[nw], dtype=np.int64)
     res = np.empty((off[nw], 7), dtype=np.float64)
-    write = not write
-    for mm in prange(nw):
-        m = int(np.int64(mm))
+    for m in range(nw):
         _wild_row(
             wild[m], is_wild, lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, oi, oj, res,
-            off[m], write,
+            off[m], not write,
         )  # fmt: skip
     return oi, oj, res
 
@@ -544,21 +568,25 @@ def screen_conflicts(
     if not parameters_supported(D, H, T) or not math.isfinite(T):
         return screen_all_pairs(lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T)
 
+    # Run-time values rather than literals: numba compiles a function once per literal
+    # argument value, and these are passed down a long chain.
+    far_run = n < 0
+    no_reach = 0.0 * n
     reg, mo, inp, tstart, members, summary, gp = build_grid(
-        lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, False, 0.0
+        lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, far_run, no_reach
     )
     wild = np.nonzero(~reg)[0]
     nw = wild.shape[0]
     if 8 * nw > n + 64:
         return screen_all_pairs(lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T)
-    oi, oj, res = _run_conflicts(tstart, members, mo, inp, n, False, gp, D, H, T)
+    oi, oj, res = _run_conflicts(tstart, members, mo, inp, n, far_run, gp, D, H, T)
     # Pairs on opposite sides of the Earth (kernels.broadphase): a second run, only for
     # pictures spanning about half the globe.
     if far_side_possible(summary, gp, D):
         _, fmo, finp, ftstart, fmembers, _, fgp = build_grid(
-            lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, True, summary[13]
+            lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, not far_run, summary[13]
         )
-        fi, fj, fres = _run_conflicts(ftstart, fmembers, fmo, finp, n, True, fgp, D, H, T)
+        fi, fj, fres = _run_conflicts(ftstart, fmembers, fmo, finp, n, not far_run, fgp, D, H, T)
         oi = np.concatenate((oi, fi))
         oj = np.concatenate((oj, fj))
         res = np.concatenate((res, fres))
@@ -577,4 +605,7 @@ def warm_up() -> None:
     conflict_window(z3, z3, 9260.0, 304.8, 120.0)
     z = np.zeros(2, dtype=np.float64)
     screen_all_pairs(z, np.array([0.0, 0.01]), z, z, z, z, 9260.0, 304.8, 120.0)
-    screen_conflicts(z, np.array([0.0, 0.01]), z, z, z, z, 9260.0, 304.8, 120.0)
+    # Three tracks, one of them invalid (NaN altitude): the grid and the wild-track path.
+    z = np.zeros(3, dtype=np.float64)
+    alt = np.array([0.0, 0.0, np.nan])
+    screen_conflicts(z, np.array([0.0, 0.01, 0.02]), alt, z, z, z, 9260.0, 304.8, 120.0)

@@ -11,7 +11,8 @@ kernels.*). They trade speed for being easy to check:
   what tests with a tolerance need, not relative precision near zero.
 * :func:`screen_all_pairs_ref`: all pairs with pyproj's WGS-84 geodetic -> ECEF
   (EPSG:4979 -> EPSG:4978), the up axis as the normalised gradient of the ellipsoid,
-  north = up x east, and :func:`conflict_window_ref` on every pair.
+  north = up x east, and :func:`conflict_window_ref` on every pair, except pairs on
+  opposite sides of the globe (j's sub-point more than b^2 / a below i's tangent plane).
 
 Conventions are those of ``kernels/cpa.py``: strict loss of separation (d < D and
 |dz| < H), window = open horizontal interval & open vertical interval & [0, T], no
@@ -231,6 +232,15 @@ def screen_all_pairs_ref(
     t_in, t_out, t_cpa, d_cpa, dz_cpa, d_now, dz_now."""
     i, j, rel_pos, rel_vel = pair_states_ref(lat_deg, lon_deg, alt_m, ve, vn, vu)
     out = conflict_window_ref(rel_pos, rel_vel, D, H, T)
+    # Far side of the globe: j's sub-point more than rho = b^2 / a below i's tangent plane.
+    _, _, up = enu_axes_ref(lat_deg, lon_deg)
+    sub = geodetic_to_ecef_ref(lat_deg, lon_deg, np.zeros(len(lat_deg)))
+    depth = np.einsum("ij,ij->i", up[i], sub[j] - sub[i])
+    rho = (WGS84_A * (1.0 - WGS84_F)) ** 2 / WGS84_A
+    far = depth < -rho
+    out["conflict"] = out["conflict"] & ~far
+    out["t_in"] = np.where(far, np.inf, out["t_in"])
+    out["t_out"] = np.where(far, -np.inf, out["t_out"])
     out["i"] = i
     out["j"] = j
     out["d_now"] = np.hypot(rel_pos[:, 0], rel_pos[:, 1])
