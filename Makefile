@@ -3,16 +3,24 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Numba's on-disk cache of the kernels, compiled once here rather than at the first
+# service start or test (a cold compile takes about a minute).
+WARM   := $(VENV)/.kernels-compiled
 
 .PHONY: demo test fuzz check setup mosquitto clean
 
-setup: $(STAMP) mosquitto
+setup: $(STAMP) $(WARM) mosquitto
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,dev,bench]'
 	@touch $(STAMP)
+
+$(WARM): $(STAMP) $(wildcard kernels/*.py)
+	@echo "compiling the Numba kernels (once; about a minute on a cold cache)"
+	$(PY) -c "from kernels.screen import warm_up; warm_up()"
+	@touch $(WARM)
 
 # Debian's mosquitto, installed where it is missing (these machines run as root).
 mosquitto:

@@ -1,8 +1,9 @@
 """Detection cycle: extrapolate every track to the cycle time, screen all pairs.
 
 Runs on data time: ``tc`` is a cycle boundary of the data clock, never the wall clock.
-The screening is the Numba kernel ``kernels.screen.screen_all_pairs``; this module only
-gathers the track table into arrays and maps kernel indices back to track keys.
+The screening is the Numba kernel ``kernels.screen.screen_conflicts`` (broad phase, then
+the exact pair test; its result equals the all-pairs brute force bit for bit); this module
+only gathers the track table into arrays and maps kernel indices back to track keys.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from kernels.screen import screen_all_pairs
 
 from fusion.config import Thresholds
 from fusion.tracks import TrackTable
 from kernels.geo import WGS84_A, WGS84_E2
+from kernels.screen import screen_conflicts
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -87,7 +88,7 @@ def run_cycle(table: TrackTable, tc: float, th: Thresholds) -> CycleResult:
     vu = s["vu_ms"]
     vu = np.where(np.abs(vu) < th.level_rate_ms, 0.0, vu)
     lat, lon, alt = advance(s["lat_deg"], s["lon_deg"], s["alt_m"], s["ve_ms"], s["vn_ms"], vu, dt)
-    c = screen_all_pairs(
+    c = screen_conflicts(
         lat,
         lon,
         alt,

@@ -144,6 +144,33 @@ def test_numpy_all_pairs_equals_brute_force_dense_and_degenerate() -> None:
     assert (5, 305) not in pairs
 
 
+def test_numpy_all_pairs_equals_brute_force_on_the_whole_globe() -> None:
+    """Tracks all over the globe, each with a twin at the far crossing of its normal line
+    (near the antipode), where the tangent-plane projection is ~0: both drop those pairs
+    (the far-side gate), and keep the twins 3 km apart."""
+    rng = np.random.default_rng(3)
+    n = 60
+    lat = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
+    lon = rng.uniform(-180.0, 180.0, n)
+    # The far crossing of (lat, lon) is (-lat', lon + 180) with lat' a little off lat;
+    # a sphere's antipode is within 22 km of it, so close pairs arise at 5 NM.
+    far_lat, far_lon = -lat, (lon + 360.0) % 360.0 - 180.0
+    near_lat = np.clip(lat + 0.027, -90.0, 90.0)
+    cols = [
+        np.concatenate([lat, far_lat, near_lat]),
+        np.concatenate([lon, far_lon, lon]),
+        np.full(3 * n, 10_000.0),
+        np.zeros(3 * n),
+        np.zeros(3 * n),
+        np.zeros(3 * n),
+    ]
+    tr = Traffic(*cols, np.zeros(3 * n, bool), realistic_traffic(10, seed=1).region)
+    count = _check_equal(tr)
+    assert count >= n - 2  # the near twins (the clip may merge one at a pole)
+    i, j = numpy_all_pairs(*tr.arrays(), D_M, H_M, T_S)
+    assert not np.any((j - i) == n)  # no (point, antipode) pair
+
+
 def test_skip_estimates() -> None:
     hist: dict[tuple[str, str], list[tuple[int, float, float | None]]] = {
         ("numba_all_pairs", "realistic"): [(10_000, 2.0, None)]
@@ -180,3 +207,14 @@ def test_quick_run_writes_json_and_png(tmp_path: Path) -> None:
     png = (tmp_path / "cpa.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "realistic" in format_table(report)
+
+
+def test_bench_help_reaches_the_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as ex:
+        main(["cpa", "--help"])
+    assert ex.value.code == 0
+    assert "--sizes" in capsys.readouterr().out
+    assert main(["no-such-bench"]) == 2
+    assert "available: cpa" in capsys.readouterr().err
