@@ -246,3 +246,43 @@ def screen_all_pairs_ref(
     out["d_now"] = np.hypot(rel_pos[:, 0], rel_pos[:, 1])
     out["dz_now"] = np.abs(rel_pos[:, 2])
     return out
+
+
+def cv_predict_ref(x: F64, P: F64, dt: F64, q: F64) -> tuple[F64, F64]:
+    """Constant-velocity predict, row by row with explicit matrices: F = [[I, dt I],
+    [0, I]], Q = q [[|dt|^3/3, dt |dt|/2], [dt |dt|/2, |dt|]] (x) I_d."""
+    n, m = x.shape
+    d = m // 2
+    xo = np.empty_like(x)
+    Po = np.empty_like(P)
+    eye = np.eye(d)
+    for r in range(n):
+        t = float(dt[r])
+        at = abs(t)
+        F = np.block([[eye, t * eye], [np.zeros((d, d)), eye]])
+        Q = float(q[r]) * np.kron(np.array([[at**3 / 3.0, t * at / 2.0], [t * at / 2.0, at]]), eye)
+        xo[r] = F @ x[r]
+        Po[r] = F @ P[r] @ F.T + Q
+    return xo, Po
+
+
+def cv_update_ref(x: F64, P: F64, z: F64, R: F64) -> tuple[F64, F64, F64, F64]:
+    """Textbook update, row by row: S = H P H^T + R, K = P H^T S^-1 (np.linalg.solve),
+    x+ = x + K nu, P+ = (I - K H) P, symmetrised; d2 = nu^T S^-1 nu."""
+    n, m = x.shape
+    d = m // 2
+    H = np.hstack([np.eye(d), np.zeros((d, d))])
+    xo = np.empty_like(x)
+    Po = np.empty_like(P)
+    nu = np.empty((n, d))
+    d2 = np.empty(n)
+    for r in range(n):
+        S = H @ P[r] @ H.T + R[r]
+        S = 0.5 * (S + S.T)
+        K = np.linalg.solve(S, H @ P[r]).T
+        nu[r] = z[r] - H @ x[r]
+        xo[r] = x[r] + K @ nu[r]
+        Pu = (np.eye(m) - K @ H) @ P[r]
+        Po[r] = 0.5 * (Pu + Pu.T)
+        d2[r] = float(nu[r] @ np.linalg.solve(S, nu[r]))
+    return xo, Po, nu, d2
