@@ -267,14 +267,15 @@ def cv_predict_ref(x: F64, P: F64, dt: F64, q: F64) -> tuple[F64, F64]:
 
 
 def cv_update_ref(x: F64, P: F64, z: F64, R: F64) -> tuple[F64, F64, F64, F64]:
-    """Textbook update, row by row: S = H P H^T + R, K = P H^T S^-1 (np.linalg.solve),
+    """Textbook update, row by row, measuring the first k = z.shape[1] state components:
+    S = H P H^T + R, K = P H^T S^-1 (np.linalg.solve),
     x+ = x + K nu, P+ = (I - K H) P, symmetrised; d2 = nu^T S^-1 nu."""
     n, m = x.shape
-    d = m // 2
-    H = np.hstack([np.eye(d), np.zeros((d, d))])
+    k = z.shape[1]
+    H = np.eye(m)[:k]
     xo = np.empty_like(x)
     Po = np.empty_like(P)
-    nu = np.empty((n, d))
+    nu = np.empty((n, k))
     d2 = np.empty(n)
     for r in range(n):
         S = H @ P[r] @ H.T + R[r]

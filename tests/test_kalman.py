@@ -25,7 +25,8 @@ def spd(rng: np.random.Generator, n: int, m: int, scale: F64) -> F64:
 
 @st.composite
 def filter_rows(draw: st.DrawFn) -> tuple[F64, F64, F64, F64, F64, F64]:
-    """(x, P, dt, q, z, R) for N rows of a d-axis filter, scales as for aircraft."""
+    """(x, P, dt, q, z, R) for N rows of a d-axis filter, scales as for aircraft; z
+    measures the positions or the whole state."""
     d = draw(st.sampled_from([1, 2]))
     n = draw(st.integers(1, 30))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -37,8 +38,12 @@ def filter_rows(draw: st.DrawFn) -> tuple[F64, F64, F64, F64, F64, F64]:
     dt = rng.choice([0.0, 1.0, 4.5, 12.0, -2.0], size=n) * rng.uniform(0.5, 1.5, n)
     q = rng.choice([0.0, 1.0, 30.0], size=n)
     r_sd = 10.0 ** draw(st.floats(0.0, 3.0))
-    R = spd(rng, n, d, np.array([r_sd] * d))
-    z = x[:, :d] + rng.normal(size=(n, d)) * (pos_sd + r_sd)
+    rv_sd = 10.0 ** draw(st.floats(-1.0, 1.5))
+    # Positions only, or positions and velocities.
+    k = draw(st.sampled_from([d, 2 * d]))
+    r_scale = np.array([r_sd] * d + [rv_sd] * d)[:k]
+    R = spd(rng, n, k, r_scale)
+    z = x[:, :k] + rng.normal(size=(n, k)) * (scale[:k] + r_scale)
     return x, P, dt, q, z, R
 
 
@@ -131,16 +136,20 @@ def test_shapes_are_checked() -> None:
     with pytest.raises(ValueError):
         cv_update(np.zeros((2, 4)), np.zeros((2, 4, 4)), np.zeros((2, 1)), np.zeros((2, 1, 1)))
     with pytest.raises(ValueError):
+        cv_update(np.zeros((2, 4)), np.zeros((2, 4, 4)), np.zeros((2, 3)), np.zeros((2, 3, 3)))
+    with pytest.raises(ValueError):
         z = np.zeros((2, 2))
         cv_gate(np.zeros((2, 4)), np.zeros((2, 4, 4)), z, np.zeros((2, 2, 2)),
                 np.zeros(3, dtype=np.int64), np.zeros(2, dtype=np.int64))  # fmt: skip
 
 
-def test_filter_is_consistent_on_a_simulated_track() -> None:
+@pytest.mark.parametrize("vel_sd", [None, 2.0])
+def test_filter_is_consistent_on_a_simulated_track(vel_sd: float | None) -> None:
     """500 independent straight tracks with random accelerations matching q, measured
-    every 4 s with 50 m noise: after settling, the mean normalised estimation error
-    squared (NEES) must match the state dimension (the covariance tells the truth), and
-    the position error must be well below the measurement noise."""
+    every 4 s with 50 m noise (and 2 m/s on velocity when measured): after settling, the
+    mean normalised estimation error squared (NEES) must match the state dimension (the
+    covariance tells the truth), and the position error must be well below the
+    measurement noise."""
     rng = np.random.default_rng(42)
     n, steps, dt, q, sd = 500, 60, 4.0, 2.0, 50.0
     # Truth: the discrete form of the same white-noise acceleration model.
@@ -151,20 +160,25 @@ def test_filter_is_consistent_on_a_simulated_track() -> None:
     x = np.zeros((n, 4))
     P = np.stack([np.diag([1e6, 1e6, 1e5, 1e5])] * n)
     x[:, 2:] = 0.0
-    R = np.stack([np.eye(2) * sd**2] * n)
+    k = 2 if vel_sd is None else 4
+    R = np.stack([np.diag([sd**2, sd**2, (vel_sd or 0.0) ** 2, (vel_sd or 0.0) ** 2])[:k, :k]] * n)
+    vel_err = []
     nees, pos_err = [], []
-    for k in range(steps):
+    for step in range(steps):
         for ax in range(2):
             w = rng.normal(size=(n, 2)) @ Lq.T
             truth[:, ax] += dt * truth[:, 2 + ax] + w[:, 0]
             truth[:, 2 + ax] += w[:, 1]
         x, P = cv_predict(x, P, np.full(n, dt), np.full(n, q))
-        z = truth[:, :2] + rng.normal(0.0, sd, (n, 2))
+        z = truth[:, :k] + rng.normal(size=(n, k)) * np.sqrt(np.diagonal(R[0]))
         x, P, _, _ = cv_update(x, P, z, R)
-        if k >= 20:
+        if step >= 20:
             e = truth - x
             nees.append(np.einsum("ni,nij,nj->n", e, np.linalg.inv(P), e).mean())
             pos_err.append(np.sqrt((e[:, :2] ** 2).sum(axis=1).mean()))
+            vel_err.append(np.sqrt((e[:, 2:] ** 2).sum(axis=1).mean()))
     # 40 steps x 500 tracks: the mean NEES of a consistent filter is 4 +- ~0.05.
     assert 3.8 < float(np.mean(nees)) < 4.2
     assert float(np.mean(pos_err)) < 0.8 * sd * np.sqrt(2)
+    if vel_sd is not None:
+        assert float(np.mean(vel_err)) < vel_sd * np.sqrt(2)
