@@ -23,6 +23,7 @@ conflict -> (t_in, t_out) = (+inf, -inf), t_cpa = horizontal CPA time clamped to
 from __future__ import annotations
 
 import functools
+import math
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -287,3 +288,69 @@ def cv_update_ref(x: F64, P: F64, z: F64, R: F64) -> tuple[F64, F64, F64, F64]:
         Po[r] = 0.5 * (Pu + Pu.T)
         d2[r] = float(nu[r] @ np.linalg.solve(S, nu[r]))
     return xo, Po, nu, d2
+
+
+@functools.cache
+def _to_geodetic() -> Transformer:
+    return Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+
+
+def _recentre_ref(ref: F64, xh: F64, Ph: F64) -> tuple[F64, F64, F64]:
+    """kernels.fuse re-centring with pyproj: the origin moves to the sea-level foot of
+    the point e east + n north of the old origin, velocity and covariance turn with the
+    axes."""
+    e0, n0, _ = (a[0] for a in enu_axes_ref(ref[:1], ref[1:2]))
+    p0 = geodetic_to_ecef_ref(ref[:1], ref[1:2], np.zeros(1))[0]
+    pt = p0 + xh[0] * e0 + xh[1] * n0
+    lon1, lat1, _ = _to_geodetic().transform(pt[0], pt[1], pt[2])
+    new_ref = np.array([float(lat1), float(lon1)])
+    e1, n1, _ = (a[0] for a in enu_axes_ref(new_ref[:1], new_ref[1:2]))
+    B = np.array([[e1 @ e0, e1 @ n0], [n1 @ e0, n1 @ n0]])
+    Bd = np.block([[B, np.zeros((2, 2))], [np.zeros((2, 2)), B]])
+    x = np.concatenate([[0.0, 0.0], B @ xh[2:]])
+    return new_ref, x, Bd @ Ph @ Bd.T
+
+
+def apply_reports_ref(
+    ref: F64,
+    xh: F64,
+    Ph: F64,
+    xv: F64,
+    Pv: F64,
+    t_state: float,
+    reports: list[tuple[float, ...]],
+    q_h: float,
+    q_v: float,
+) -> tuple[F64, F64, F64, F64, F64, float, list[float]]:
+    """One track, reports (t, lat, lon, alt_m, ve, vn, vu, sigma_h, sigma_v, sigma_vel)
+    in order, with pyproj geodesy and the textbook filter above. Returns the final
+    (ref, xh, Ph, xv, Pv, t) and each report's position d2 (NaN when late)."""
+    d2s: list[float] = []
+    for t, lat, lon, alt, ve, vn, vu, sh, sv, svel in reports:
+        dt = t - t_state
+        if dt < 0:
+            d2s.append(math.nan)
+            continue
+        x1, P1 = cv_predict_ref(xh[None], Ph[None], np.array([dt]), np.array([q_h]))
+        y1, Q1 = cv_predict_ref(xv[None], Pv[None], np.array([dt]), np.array([q_v]))
+        ref, xh, Ph = _recentre_ref(ref, x1[0], P1[0])
+        t_state = t
+        # Measurement: sub-point difference and the reported velocity in ref's axes.
+        e0, n0, _ = (a[0] for a in enu_axes_ref(ref[:1], ref[1:2]))
+        p0 = geodetic_to_ecef_ref(ref[:1], ref[1:2], np.zeros(1))[0]
+        p1 = geodetic_to_ecef_ref(np.array([lat]), np.array([lon]), np.zeros(1))[0]
+        re, rn, _ = (a[0] for a in enu_axes_ref(np.array([lat]), np.array([lon])))
+        g = ve * re + vn * rn
+        z = np.array([e0 @ (p1 - p0), n0 @ (p1 - p0), e0 @ g, n0 @ g])
+        R = np.diag([sh**2, sh**2, svel**2, svel**2])
+        _, _, _, d2 = cv_update_ref(xh[None], Ph[None], z[None, :2], R[None, :2, :2])
+        d2s.append(float(d2[0]))
+        k = 4 if svel > 0 else 2  # no (or NaN) velocity accuracy: positions only
+        xu, Pu, _, _ = cv_update_ref(xh[None], Ph[None], z[None, :k], R[None, :k, :k])
+        xh, Ph = xu[0], Pu[0]
+        kv = k // 2
+        zv = np.array([alt, vu])[:kv]
+        Rv = np.diag([sv**2, svel**2])[:kv, :kv]
+        yu, Qu, _, _ = cv_update_ref(y1, Q1, zv[None], Rv[None])
+        xv, Pv = yu[0], Qu[0]
+    return ref, xh, Ph, xv, Pv, t_state, d2s
