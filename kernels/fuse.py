@@ -46,6 +46,7 @@ B1 = npt.NDArray[np.bool_]
 APPLIED = 0
 LATE = 1  # older than the track's state: never applied as if it were new
 BAD = 2  # S not positive definite, or a non-finite position: left out
+REJECTED = 3  # beyond its max_d2 gate: the track is predicted to its time, not updated
 
 
 @njit(cache=True)
@@ -135,6 +136,7 @@ def apply_reports(
     sigma_h: F64,
     sigma_v: F64,
     sigma_vel: F64,
+    max_d2: F64,
     q_h: float,
     q_v: float,
 ) -> tuple[I64, F64]:
@@ -147,11 +149,12 @@ def apply_reports(
     float64[N, 2, 2]; t_state float64[N] s. Reports (float64[M] each): t s; lat_deg,
     lon_deg deg; alt_m m (NaN: no altitude); ve, vn m/s (NaN: no velocity); vu m/s (NaN:
     none); sigma_h m, sigma_v m, sigma_vel m/s (1 sigma per axis; sigma_vel NaN or <= 0:
-    velocity not used). q_h, q_v: process noise densities, m^2/s^3.
+    velocity not used). max_d2 float64[M]: a report whose d2 (below) exceeds it is
+    REJECTED (inf: always applied). q_h, q_v: process noise densities, m^2/s^3.
 
-    Returns (outcome int8-like int64[M]: APPLIED, LATE or BAD; d2 float64[M]: squared
+    Returns (outcome int64[M]: APPLIED, LATE, BAD or REJECTED; d2 float64[M]: squared
     Mahalanobis distance of the horizontal position innovation before the update, the
-    consistency of the report with its track; NaN where not applied).
+    consistency of the report with its track; NaN where not computed).
     """
     m = t.shape[0]
     outcome = np.full(m, BAD, dtype=np.int64)
@@ -183,6 +186,9 @@ def apply_reports(
             R[0, 0] = sh * sh
             R[1, 1] = sh * sh
             d2[r] = gate_1(xh[s], Ph[s], z[:2], R[:2, :2])
+            if d2[r] > max_d2[r]:
+                outcome[r] = REJECTED
+                continue
             sv = sigma_vel[r]
             if sv > 0.0 and math.isfinite(z[2]) and math.isfinite(z[3]):
                 R[2, 2] = sv * sv

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from kernels.fuse import APPLIED, BAD, LATE, apply_reports, states_at
+from kernels.fuse import APPLIED, BAD, LATE, REJECTED, apply_reports, states_at
 from tests.reference import apply_reports_ref, enu_axes_ref
 
 F64 = npt.NDArray[np.float64]
@@ -47,7 +47,9 @@ class Tracks:
     def state(self) -> tuple[F64, F64, F64, F64, F64, F64]:
         return self.ref, self.xh, self.Ph, self.xv, self.Pv, self.t
 
-    def apply(self, reports: F64, groups: list[list[int]], slots: list[int]) -> tuple[I64, F64]:
+    def apply(
+        self, reports: F64, groups: list[list[int]], slots: list[int], max_d2: F64 | None = None
+    ) -> tuple[I64, F64]:
         offs = np.cumsum([0] + [len(g) for g in groups]).astype(np.int64)
         order = np.array([r for g in groups for r in g], dtype=np.int64)
         t, lat, lon, alt, ve, vn, vu, sh, sv, svel = (
@@ -56,7 +58,8 @@ class Tracks:
         return apply_reports(
             offs, order, np.array(slots, dtype=np.int64),
             self.ref, self.xh, self.Ph, self.xv, self.Pv, self.t,
-            t, lat, lon, alt, ve, vn, vu, sh, sv, svel, Q_H, Q_V,
+            t, lat, lon, alt, ve, vn, vu, sh, sv, svel,
+            np.full(len(reports), np.inf) if max_d2 is None else max_d2, Q_H, Q_V,
         )  # fmt: skip
 
 
@@ -241,3 +244,26 @@ def test_states_at_predicts_without_touching_the_state() -> None:
     assert dist < sh[0] < 150.0
     assert abs(alt[0] - 10_000.0) < sv[0] < 80.0  # q_v = 0.5: 67 m of it over 30 s
     assert states_at(0.0, tr.ref, tr.xh, tr.Ph, tr.xv, tr.Pv, tr.t, Q_H, Q_V)[0].shape == (1,)
+
+
+def test_reports_beyond_their_gate_are_rejected() -> None:
+    """A report 2 km off a settled track with a 50 m accuracy fails a d2 gate of 13.8
+    (chi-square, 2 degrees of freedom, 0.1 %): the track only coasts to its time."""
+    rng = np.random.default_rng(4)
+    rep, _ = _flight(45.0, 5.0, 10.0, 200.0, np.arange(0.0, 40.0, 1.0), 50.0, 1.0, rng)
+    tr = Tracks([45.0], [5.0], 0.0)
+    tr.apply(rep, [list(range(len(rep)))], [0])
+    good = _flight(45.0, 5.0, 10.0, 200.0, np.array([41.0]), 50.0, 1.0, rng)[0]
+    bad = good.copy()
+    bad[0, 0] = 42.0
+    lon_b, lat_b, _ = GEOD.fwd(bad[0, 2], bad[0, 1], 90.0, 2000.0)
+    bad[0, 1], bad[0, 2] = lat_b, lon_b
+    coast = tr.copy()
+    out, d2 = tr.apply(np.concatenate([good, bad]), [[0, 1]], [0], np.full(2, 13.8))
+    assert out.tolist() == [APPLIED, REJECTED]
+    assert d2[0] < 13.8 < d2[1]
+    # Same as applying the good one and predicting to t = 42 s.
+    coast.apply(good, [[0]], [0])
+    lat, lon = states_at(42.0, *coast.state(), Q_H, Q_V)[:2]
+    assert tr.t[0] == 42.0
+    assert abs(tr.ref[0, 0] - lat[0]) < 1e-12 and abs(tr.ref[0, 1] - lon[0]) < 1e-12
