@@ -132,6 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="repeat the scenario (new seed each pass, data time continuing)",
     )
+    sim.add_argument(
+        "--sensors",
+        choices=["default", "fusion"],
+        default="default",
+        help="sensor suite (docs/operations.md, 'Simulated sensors'): 'default', an ADS-B "
+        "feeder and two Mode S radars; 'fusion', Mode S radars whose track numbers break, "
+        "a primary 3-D radar without identity, three overlapping ADS-B receivers with "
+        "latency, drop-outs, duplicates and out-of-order delivery, and GNSS-interference "
+        "zones; it also writes the per-report truth next to --truth, as "
+        "NAME.reports.npz (default: default)",
+    )
 
     al = sub.add_parser(
         "alerts",
@@ -242,9 +253,14 @@ async def _play(
     truth_path: Path | None,
     loop_forever: bool,
 ) -> int:
+    from fusion.sim.presets import SENSOR_PRESETS
     from fusion.sim.publisher import publish_messages
+    from fusion.sim.reporttruth import report_truth_path, write_report_truth
     from fusion.sim.scenario import build_scenario, write_truth
-    from fusion.sim.sensors import build_messages
+    from fusion.sim.sensors import build_messages, build_messages_with_truth
+
+    preset = getattr(args, "sensors", "default")
+    sensors = SENSOR_PRESETS[preset]
 
     t0 = float(int(args.start if getattr(args, "start", None) is not None else time.time()))
     seed = args.seed
@@ -256,7 +272,12 @@ async def _play(
                 scenario = build_scenario(_scenario_cfg(args, t0, seed))
             except ValueError as exc:
                 raise ConfigError(f"scenario: {exc}") from None
-            messages = build_messages(scenario)
+            if preset == "default":
+                messages = build_messages(scenario, sensors)
+            else:
+                messages, report_truth = build_messages_with_truth(scenario, sensors)
+                if truth_path is not None:
+                    write_report_truth(report_truth_path(truth_path), report_truth)
             if truth_path is not None:
                 write_truth(truth_path, scenario)
                 log.warning("truth of seed %d written to %s", seed, truth_path)

@@ -1,79 +1,84 @@
-"""Sensor models: an ADS-B feeder and Mode S radars turning scenario truth into wire messages.
+"""Sensor suite of a simulation run, turned into wire messages and per-report truth.
 
-Every report of a sensor over the whole scenario is generated in one vectorised pass
-(truth states, noise, quantisation), then cut into batch messages, one per sensor per
-second of data time, encoded with :func:`fusion.schema.encode_batch`. Noise comes from a
-Generator seeded by (scenario seed, sensor name), so a sensor's output does not change
-when another sensor is added.
+A :class:`SensorConfig` lists the sensors: hear-all ADS-B feeders (:mod:`fusion.sim.adsb`),
+rotating radars (:mod:`fusion.sim.radar`), optionally an ADS-B network of receivers with
+overlapping coverage and GNSS-interference zones (:mod:`fusion.sim.interference`). Every
+report of a sensor over the whole scenario is generated in one vectorised pass, then cut
+into batch messages, one per feeder per second of data time (of arrival, for network
+receivers), encoded with :func:`fusion.schema.encode_batch`. Noise comes from Generators
+seeded by (scenario seed, sensor name, purpose), so a sensor's output does not change
+when another sensor is added. Named presets live in :mod:`fusion.sim.presets`.
 """
 
 from __future__ import annotations
 
-import math
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
-from fusion.schema import ReportArray, empty_reports, encode_batch
-from fusion.sim.scenario import F64, FT, I64, Scenario, positions
-from kernels import geo
+from fusion.schema import ReportArray, encode_batch
+from fusion.sim.adsb import (
+    AdsbBroadcastConfig,
+    AdsbConfig,
+    AdsbNetworkConfig,
+    AdsbReceiverConfig,
+    adsb_feed,
+    network_feeds,
+)
+from fusion.sim.interference import InterferenceZone
+from fusion.sim.measure import NACP_EPU_M, FeedOutput
+from fusion.sim.radar import RadarConfig, radar_feed, radar_site
+from fusion.sim.reporttruth import REPORT_TRUTH_DTYPE, ReportTruthArray
+from fusion.sim.scenario import Scenario, positions
+from fusion.sim.tracker import TrackerConfig
 
-# ADS-B NACp -> estimated position uncertainty, the 95 % horizontal radius (m), DO-260B.
-NACP_EPU_M: Final = {11: 3.0, 10: 10.0, 9: 30.0, 8: 92.6, 7: 185.2, 6: 555.6, 5: 926.0}
-# A circular Gaussian holds 95 % inside 2.448 sigma per axis.
-_R95_PER_SIGMA: Final = math.sqrt(-2.0 * math.log(0.05))
-
-
-@dataclass(frozen=True)
-class AdsbConfig:
-    """An ADS-B ground receiver feeding one batch per second of the reports it decoded."""
-
-    name: str = "adsb-1"
-    period_s: float = 1.0  # state vectors per aircraft, each aircraft with its own phase
-    p_receive: float = 0.98  # share of state vectors received (fruit, garble)
-    nacp: tuple[int, ...] = (8, 9, 10)  # per-aircraft NACp drawn from these ...
-    nacp_weights: tuple[float, ...] = (0.1, 0.7, 0.2)  # ... with these weights
-    sigma_vel_ms: float = 0.5  # per axis; NACv 2 bounds it at 3 m/s (95 %)
-    nacv: int = 2
-    alt_quantum_ft: float = 25.0
-    alt_noise_ft: float = 10.0  # altitude keeping and encoder noise, 1 sigma
-    vrate_quantum_fpm: float = 64.0
-    latency_s: float = 0.2  # data time of publishing after the end of the second
-
-
-@dataclass(frozen=True)
-class RadarConfig:
-    """A rotating Mode S radar with its own tracker, publishing one batch per sector, the
-    sector being what the beam swept in one second of data time."""
-
-    name: str
-    period_s: float  # antenna rotation
-    east_km: float = 0.0  # site, relative to the scenario centre
-    north_km: float = 0.0
-    height_m: float = 100.0  # site height above the ellipsoid
-    max_range_km: float = 400.0  # slant range; the default covers the scenario disc
-    p_detect: float = 0.97
-    sigma_range_m: float = 40.0
-    sigma_az_deg: float = 0.06
-    sigma_vel_ms: float = 2.0  # tracker velocity estimate, per horizontal axis
-    sigma_vu_ms: float = 0.15  # tracker vertical rate (smoothed: level stays level)
-    alt_quantum_ft: float = 25.0  # Mode S altitude
-    alt_noise_ft: float = 10.0
-    start_azimuth_deg: float | None = None  # beam at t0, clockwise from north; None: seeded
-    latency_s: float = 0.1
+__all__ = [
+    "DEFAULT_SENSORS",
+    "NACP_EPU_M",
+    "AdsbBroadcastConfig",
+    "AdsbConfig",
+    "AdsbNetworkConfig",
+    "AdsbReceiverConfig",
+    "InterferenceZone",
+    "RadarConfig",
+    "SensorConfig",
+    "SimMessage",
+    "TrackerConfig",
+    "adsb_reports",
+    "build_messages",
+    "build_messages_with_truth",
+    "radar_reports",
+    "radar_site",
+]
 
 
 @dataclass(frozen=True)
 class SensorConfig:
-    """The sensors of a simulation run."""
+    """The sensors of a simulation run.
+
+    ``adsb``: hear-all ADS-B feeders; ``radars``: rotating radars; ``adsb_network``:
+    aircraft broadcasts heard by receivers with a site and a range (None: none);
+    ``interference``: GNSS-interference zones, applied to every ADS-B position (first
+    matching zone wins), never to radar. Feeder names must be unique.
+    """
 
     adsb: tuple[AdsbConfig, ...] = (AdsbConfig(),)
     radars: tuple[RadarConfig, ...] = (
         RadarConfig("radar-1", period_s=4.0),  # terminal radar at the centre
         RadarConfig("radar-2", period_s=10.0, east_km=-120.0),  # en-route, 120 km west
     )
+    adsb_network: AdsbNetworkConfig | None = None
+    interference: tuple[InterferenceZone, ...] = ()
+
+    def feeders(self) -> tuple[str, ...]:
+        """Every feeder name, in generation order."""
+        names = [a.name for a in self.adsb] + [r.name for r in self.radars]
+        if self.adsb_network is not None:
+            names += [rx.name for rx in self.adsb_network.receivers]
+        return tuple(names)
 
 
 DEFAULT_SENSORS: Final = SensorConfig()
@@ -94,206 +99,94 @@ class SimMessage:
 
 def build_messages(scenario: Scenario, sensors: SensorConfig = DEFAULT_SENSORS) -> list[SimMessage]:
     """All messages of all sensors over the scenario, sorted by (t_pub, feeder)."""
-    out: list[SimMessage] = []
-    for a in sensors.adsb:
-        out += _batches(scenario, a.name, "adsb", adsb_reports(scenario, a), a.latency_s)
-    for r in sensors.radars:
-        out += _batches(scenario, r.name, "radar", radar_reports(scenario, r), r.latency_s)
-    out.sort(key=lambda m: (m.t_pub, m.feeder))
-    return out
+    return [m for m, _, _ in _messages(scenario, sensors)]
 
 
-def radar_site(scenario: Scenario, radar: RadarConfig) -> tuple[float, float, float]:
-    """The radar's (lat_deg, lon_deg, height_m)."""
-    cfg = scenario.config
-    enu = np.array([[radar.east_km * 1000.0, radar.north_km * 1000.0, 0.0]])
-    xyz = geo.enu_to_ecef(enu, cfg.centre_lat_deg, cfg.centre_lon_deg, 0.0)
-    lat, lon, _ = geo.ecef_to_geodetic(xyz)
-    return float(lat[0]), float(lon[0]), radar.height_m
+def build_messages_with_truth(
+    scenario: Scenario, sensors: SensorConfig = DEFAULT_SENSORS
+) -> tuple[list[SimMessage], ReportTruthArray]:
+    """The messages of :func:`build_messages` and their per-report truth
+    (REPORT_TRUTH_DTYPE, one row per report in message then batch-row order)."""
+    parts = _messages(scenario, sensors)
+    messages = [m for m, _, _ in parts]
+    sizes = np.array([m.n_reports for m in messages], dtype=np.int64)
+    n = int(sizes.sum())
+    out = np.empty(n, dtype=REPORT_TRUTH_DTYPE)
+    if n == 0:
+        return messages, out
+    out["msg"] = np.repeat(np.arange(len(messages)), sizes)
+    starts = np.cumsum(sizes) - sizes
+    out["row"] = np.arange(n) - np.repeat(starts, sizes)
+    out["feeder"] = np.repeat(np.array([m.feeder.encode() for m in messages], "S32"), sizes)
+    out["t_pub"] = np.repeat(np.array([m.t_pub for m in messages]), sizes)
+
+    # The rows of each message are a slice of its feed.
+    def cat(get: Callable[[FeedOutput], npt.NDArray[Any]]) -> npt.NDArray[Any]:
+        return np.concatenate([get(feed)[sl] for _, feed, sl in parts])
+
+    out["t"] = cat(lambda f: f.reports["t"])
+    out["aircraft"] = cat(lambda f: f.aircraft)
+    out["track"] = cat(lambda f: f.reports["track"])
+    out["tx"] = cat(lambda f: f.tx)
+    out["zone"] = cat(lambda f: f.zone)
+    out["falsified"] = out["zone"] >= 0
+    rows = out["aircraft"].astype(np.int64)
+    out["icao"] = scenario.icao[rows]
+    lat, lon, alt, _, _, _ = positions(scenario, out["t"], rows)
+    out["true_lat_deg"], out["true_lon_deg"], out["true_alt_m"] = lat, lon, alt
+    return messages, out
 
 
 def adsb_reports(scenario: Scenario, cfg: AdsbConfig) -> ReportArray:
-    """Every ADS-B report of the scenario (REPORT_DTYPE[n], sorted by time)."""
-    rng = _rng(scenario, cfg.name)
-    dur = scenario.duration_s
-    eq = np.flatnonzero(scenario.adsb)
-    nacp = rng.choice(np.array(cfg.nacp), size=eq.size, p=np.array(cfg.nacp_weights))
-    sigma_h = np.array([NACP_EPU_M[int(k)] for k in nacp]) / _R95_PER_SIGMA
-    phase = rng.random(eq.size) * cfg.period_s
-    k = math.floor(dur / cfg.period_s) + 1
-    tau = phase[:, None] + cfg.period_s * np.arange(k)[None, :]
-    keep = (tau <= dur) & (rng.random(tau.shape) < cfg.p_receive)
-    col = np.broadcast_to(np.arange(eq.size)[:, None], tau.shape)[keep]
-    rows, tau = eq[col], tau[keep]
-    lat, lon, alt, ve, vn, vu = positions(scenario, scenario.t0 + tau, rows)
-    n = tau.size
-
-    sig = sigma_h[col]
-    lat_n, lon_n = _offset_latlon(lat, lon, alt, rng.normal(size=n) * sig, rng.normal(size=n) * sig)
-    rep = empty_reports(n)
-    rep["t"] = scenario.t0 + tau
-    rep["icao"] = scenario.icao[rows]
-    rep["callsign"] = np.array([c.encode("ascii") for c in scenario.callsign], dtype="S8")[rows]
-    rep["lat_deg"] = lat_n
-    rep["lon_deg"] = lon_n
-    rep["alt_baro_ft"] = _quantise(
-        alt / FT + rng.normal(size=n) * cfg.alt_noise_ft, cfg.alt_quantum_ft
-    )
-    rep["ve_ms"] = ve + rng.normal(size=n) * cfg.sigma_vel_ms
-    rep["vn_ms"] = vn + rng.normal(size=n) * cfg.sigma_vel_ms
-    # Baro rate in 64 ft/min steps: level flight reads exactly 0.
-    rep["vu_ms"] = _quantise(vu / FT * 60.0, cfg.vrate_quantum_fpm) * FT / 60.0
-    rep["sigma_h_m"] = sig
-    rep["sigma_v_m"] = _alt_sigma_m(cfg.alt_noise_ft, cfg.alt_quantum_ft)
-    rep["sigma_vel_ms"] = cfg.sigma_vel_ms
-    rep["nacp"] = nacp[col]
-    rep["nacv"] = cfg.nacv
-    return rep[np.argsort(rep["t"], kind="stable")]
+    """Every report of a hear-all ADS-B feeder (REPORT_DTYPE[n], sorted by time)."""
+    return adsb_feed(scenario, cfg).reports
 
 
 def radar_reports(scenario: Scenario, cfg: RadarConfig) -> ReportArray:
-    """Every plot-track report of one radar (REPORT_DTYPE[n], sorted by time).
-
-    A report's time is when the beam swept the aircraft's azimuth. The measurement is
-    slant range and azimuth with Gaussian noise, mapped back to latitude/longitude along
-    the true elevation (a tracker knows the height from Mode S); velocities and vertical
-    rate are a tracker's estimates, truth plus Gaussian noise.
-    """
-    rng = _rng(scenario, cfg.name)
-    lat0, lon0, h0 = radar_site(scenario, cfg)
-    az0 = rng.uniform(0.0, 360.0) if cfg.start_azimuth_deg is None else cfg.start_azimuth_deg
-    n_ac = scenario.n_aircraft
-    track_no = rng.permutation(max(4096, n_ac))[:n_ac]  # the radar's own track numbers
-
-    rows, tau = _sweep_times(scenario, cfg.period_s, az0, (lat0, lon0, h0))
-    lat, lon, alt, ve, vn, vu = positions(scenario, scenario.t0 + tau, rows)
-    enu = _to_radar_enu(lat, lon, alt, (lat0, lon0, h0))
-    rng_m = np.linalg.norm(enu, axis=1)
-    keep = (rng_m <= cfg.max_range_km * 1000.0) & (rng.random(tau.size) < cfg.p_detect)
-    rows, tau, enu, rng_m = rows[keep], tau[keep], enu[keep], rng_m[keep]
-    alt, ve, vn, vu = alt[keep], ve[keep], vn[keep], vu[keep]
-    n = tau.size
-
-    az = np.arctan2(enu[:, 0], enu[:, 1])
-    el = np.arcsin(enu[:, 2] / rng_m)
-    rho = rng_m + rng.normal(size=n) * cfg.sigma_range_m
-    az_n = az + np.radians(rng.normal(size=n) * cfg.sigma_az_deg)
-    ground = rho * np.cos(el)
-    meas = np.stack([ground * np.sin(az_n), ground * np.cos(az_n), rho * np.sin(el)], axis=1)
-    lat_n, lon_n, _ = geo.ecef_to_geodetic(geo.enu_to_ecef(meas, lat0, lon0, h0))
-    # One number per axis for an elongated error ellipse: the RMS of its two axes.
-    sig_range = cfg.sigma_range_m * np.cos(el)
-    sig_cross = rng_m * np.cos(el) * math.radians(cfg.sigma_az_deg)
-    rep = empty_reports(n)
-    rep["t"] = scenario.t0 + tau
-    rep["icao"] = scenario.icao[rows]
-    rep["track"] = track_no[rows]
-    rep["mode3a"] = scenario.mode3a[rows]
-    rep["lat_deg"] = lat_n
-    rep["lon_deg"] = lon_n
-    rep["alt_baro_ft"] = _quantise(
-        alt / FT + rng.normal(size=n) * cfg.alt_noise_ft, cfg.alt_quantum_ft
-    )
-    rep["ve_ms"] = ve + rng.normal(size=n) * cfg.sigma_vel_ms
-    rep["vn_ms"] = vn + rng.normal(size=n) * cfg.sigma_vel_ms
-    rep["vu_ms"] = vu + rng.normal(size=n) * cfg.sigma_vu_ms
-    rep["sigma_h_m"] = np.sqrt(0.5 * (sig_range**2 + sig_cross**2))
-    rep["sigma_v_m"] = _alt_sigma_m(cfg.alt_noise_ft, cfg.alt_quantum_ft)
-    rep["sigma_vel_ms"] = cfg.sigma_vel_ms
-    return rep[np.argsort(rep["t"], kind="stable")]
+    """Every plot-track report of one radar (REPORT_DTYPE[n], sorted by time)."""
+    return radar_feed(scenario, cfg).reports
 
 
-def _sweep_times(
-    scenario: Scenario, period_s: float, az0_deg: float, site: tuple[float, float, float]
-) -> tuple[I64, F64]:
-    """(aircraft row, scenario time) of every beam crossing in [0, duration], sorted by row.
-
-    The beam is at az0 + 360 t / period; the aircraft's azimuth a(t) moves too. With
-    g(t) = (az0 + 360 t / period - a(t)) / 360 the beam crosses the aircraft whenever g
-    passes an integer. g is tabulated every quarter turn (so that it passes at most one
-    integer a step), crossings interpolated, then refined by two fixed-point steps on the
-    exact azimuth; each step shrinks the error by the aircraft's angular rate over the
-    beam's, < 0.1 unless the aircraft flies within a few hundred metres of the site.
-    """
-    if not period_s > 0:
-        raise ValueError(f"radar rotation period must be positive, got {period_s}")
-    dur = scenario.duration_s
-    n = scenario.n_aircraft
-    step = period_s / 4.0
-    grid = np.arange(math.ceil(dur / step) + 2, dtype=np.float64) * step  # past the end
-    lat, lon, alt, _, _, _ = positions(scenario, scenario.t0 + grid)
-    enu = _to_radar_enu(lat.ravel(), lon.ravel(), alt.ravel(), site).reshape(n, grid.size, 3)
-    az = np.unwrap(np.degrees(np.arctan2(enu[..., 0], enu[..., 1])), period=360.0, axis=1)
-    g = (az0_deg + 360.0 * grid / period_s - az) / 360.0
-    turn = np.floor(g)
-    rows, k = np.nonzero(turn[:, 1:] > turn[:, :-1])
-    target = turn[rows, k + 1]
-    frac = (target - g[rows, k]) / (g[rows, k + 1] - g[rows, k])
-    tau = grid[k] + frac * step
-    az_lin = az[rows, k] + frac * (az[rows, k + 1] - az[rows, k])
-    for _ in range(2):
-        la, lo, al, _, _, _ = positions(scenario, scenario.t0 + tau, rows)
-        e = _to_radar_enu(la, lo, al, site)
-        a = np.degrees(np.arctan2(e[:, 0], e[:, 1]))
-        a = az_lin + (a - az_lin + 180.0) % 360.0 - 180.0  # on the unwrapped branch
-        tau = period_s * (360.0 * target + a - az0_deg) / 360.0
-    keep = (tau >= 0.0) & (tau <= dur)
-    return rows[keep].astype(np.int64), tau[keep]
+def _feeds(scenario: Scenario, sensors: SensorConfig) -> list[FeedOutput]:
+    names = sensors.feeders()
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"feeder names must be unique; repeated: {', '.join(dup)}")
+    zones = sensors.interference
+    feeds = [adsb_feed(scenario, a, zones) for a in sensors.adsb]
+    feeds += [radar_feed(scenario, r) for r in sensors.radars]
+    if sensors.adsb_network is not None:
+        feeds += network_feeds(scenario, sensors.adsb_network, zones)
+    return feeds
 
 
-def _to_radar_enu(lat: F64, lon: F64, alt: F64, site: tuple[float, float, float]) -> F64:
-    """Geodetic points (altitude as height) to ENU [n, 3] at the radar site."""
-    xyz = geo.geodetic_to_ecef(
-        np.ascontiguousarray(lat, dtype=np.float64),
-        np.ascontiguousarray(lon, dtype=np.float64),
-        np.ascontiguousarray(alt, dtype=np.float64),
-    )
-    out: F64 = geo.ecef_to_enu(xyz, *site)
+def _messages(
+    scenario: Scenario, sensors: SensorConfig
+) -> list[tuple[SimMessage, FeedOutput, slice]]:
+    """Every message with the feed and the slice of it that it carries, sorted by
+    (t_pub, feeder)."""
+    out: list[tuple[SimMessage, FeedOutput, slice]] = []
+    for feed in _feeds(scenario, sensors):
+        out += _batches(scenario, feed)
+    out.sort(key=lambda p: (p[0].t_pub, p[0].feeder))
     return out
 
 
-def _offset_latlon(lat: F64, lon: F64, h: F64, de: F64, dn: F64) -> tuple[F64, F64]:
-    """Move points by (de, dn) metres east/north, with the WGS-84 radii of curvature."""
-    s = np.sin(np.radians(lat))
-    w = np.sqrt(1.0 - geo.WGS84_E2 * s * s)
-    r_n = geo.WGS84_A / w  # prime vertical
-    r_m = geo.WGS84_A * (1.0 - geo.WGS84_E2) / w**3  # meridian
-    dlat = np.degrees(dn / (r_m + h))
-    dlon = np.degrees(de / ((r_n + h) * np.cos(np.radians(lat))))
-    return lat + dlat, (lon + dlon + 180.0) % 360.0 - 180.0
-
-
-def _quantise(x: F64, q: float) -> F64:
-    return np.round(x / q) * q
-
-
-def _alt_sigma_m(noise_ft: float, quantum_ft: float) -> float:
-    """1 sigma of a noisy then quantised altitude: noise and the uniform rounding error."""
-    return math.sqrt(noise_ft**2 + quantum_ft**2 / 12.0) * FT
-
-
-def _rng(scenario: Scenario, name: str) -> np.random.Generator:
-    # crc32, not hash(): stable across processes.
-    return np.random.default_rng([scenario.config.seed, zlib.crc32(name.encode()), 7])
-
-
-def _batches(
-    scenario: Scenario, feeder: str, kind: str, rep: ReportArray, latency_s: float
-) -> list[SimMessage]:
-    """Cut time-sorted reports into one message per second of data time; none when a
-    second is empty (the schema needs an altitude column, which an empty batch lacks)."""
-    sec = np.floor(rep["t"] - scenario.t0).astype(np.int64)
+def _batches(scenario: Scenario, feed: FeedOutput) -> list[tuple[SimMessage, FeedOutput, slice]]:
+    """Cut arrival-sorted reports into one message per second of arrival time, published
+    ``publish_delay_s`` after the end of that second; none when a second is empty (the
+    schema needs an altitude column, which an empty batch lacks)."""
+    sec = np.floor(feed.arrival - scenario.t0).astype(np.int64)
     cuts = np.flatnonzero(np.diff(sec)) + 1
     out = []
-    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(rep)], strict=True):
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(feed)], strict=True):
         if b <= a:
             continue
-        out.append(
-            SimMessage(
-                t_pub=scenario.t0 + float(sec[a] + 1) + latency_s,
-                feeder=feeder,
-                payload=encode_batch(feeder, kind, rep[a:b]),
-                n_reports=int(b - a),
-            )
+        msg = SimMessage(
+            t_pub=scenario.t0 + float(sec[a] + 1) + feed.publish_delay_s,
+            feeder=feed.feeder,
+            payload=encode_batch(feed.feeder, feed.kind, feed.reports[a:b]),
+            n_reports=int(b - a),
         )
+        out.append((msg, feed, slice(int(a), int(b))))
     return out
