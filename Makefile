@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 $(WARM): $(STAMP) $(wildcard kernels/*.py)
-	@echo "compiling the Numba kernels (once; about a minute on a cold cache)"
-	$(PY) -c "from kernels.screen import warm_up; warm_up()"
+	@echo "compiling the Numba kernels (once; a minute or two on a cold cache)"
+	$(PY) -c "from fusion.warmup import warm_up; warm_up()"
 	@touch $(WARM)
 
 # Debian's mosquitto, installed where it is missing (these machines run as root).

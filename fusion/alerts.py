@@ -1,6 +1,6 @@
 """Alert lifecycle: conflicts of each detection cycle in, new / update / end events out.
 
-One alert per encounter, keyed by the pair of track keys. Its id is made from the two
+One alert per encounter, keyed by the pair of system track numbers. Its id is made from the two
 identities and the data time it opened, so a replay of the same data gives the same ids.
 - ``new``: the pair enters the conflict set.
 - ``update``: severity changes, the predicted time of loss moves by more than a step, the
@@ -25,7 +25,7 @@ import msgpack
 from fusion.config import FT, NM, Thresholds
 from fusion.detect import CycleResult
 from fusion.schema import SENSOR_KINDS, callsign_str
-from fusion.tracks import ANON_SHIFT, TrackTable
+from fusion.systracks import SystemTracks
 
 EventKind = Literal["new", "update", "end"]
 Severity = Literal["predicted", "loss"]
@@ -36,18 +36,18 @@ ALERT_SCHEMA_VERSION = 1
 class Identity:
     """What is known of one aircraft of the pair."""
 
-    key: int
+    key: int  # system track number
     icao: str | None  # six hex digits
-    track: int | None  # the reporting sensor's own track number
-    feeder: str
-    kind: str  # sensor kind that last updated the track
+    track: int | None  # the last reporting feeder's own track number for it
+    feeder: str  # the feeder of the newest report fused into the track
+    kind: str  # that feeder's sensor kind
     mode3a: str | None  # four octal digits
     callsign: str | None
 
     def label(self) -> str:
         if self.icao is not None:
             return self.icao
-        return f"{self.feeder}.{self.track}"
+        return f"T{self.key}"
 
 
 @dataclass(frozen=True)
@@ -110,19 +110,22 @@ def alert_id(a: Identity, b: Identity, t_opened: float) -> str:
     return f"{a.label()}-{b.label()}-{stamp}"
 
 
-def identity(table: TrackTable, slot: int, feeders: list[str]) -> Identity:
-    s = table.state[slot]
-    key = int(s["key"])
-    icao = int(s["icao"])
-    track = int(s["track"])
-    m3a = int(s["mode3a"])
-    cs = callsign_str(bytes(s["callsign"]))
+def identity(tracks: SystemTracks, row: int, feeders: list[str]) -> Identity:
+    """What the system track in ``row`` knows of its aircraft. ``key`` is the system
+    track number; ``feeder``/``kind`` the source of its newest report, ``track`` that
+    feeder's own track number for it where it has one."""
+    icao = int(tracks.icao[row])
+    m3a = int(tracks.mode3a[row])
+    cs = callsign_str(bytes(tracks.callsign[row]))
+    fi = int(tracks.last_feeder[row])
+    trk = tracks.sensor_track(row, fi) if fi >= 0 else -1
+    kind = int(tracks.last_kind[row])
     return Identity(
-        key=key,
-        icao=f"{icao:06X}" if icao >= 0 and key < (1 << ANON_SHIFT) else None,
-        track=track if track >= 0 else None,
-        feeder=feeders[int(s["feeder"])],
-        kind=SENSOR_KINDS[int(s["kind"])],
+        key=int(tracks.id[row]),
+        icao=f"{icao:06X}" if icao >= 0 else None,
+        track=trk if trk >= 0 else None,
+        feeder=feeders[fi] if fi >= 0 else "",
+        kind=SENSOR_KINDS[kind] if kind >= 0 else "",
         mode3a=f"{m3a:04o}" if m3a >= 0 else None,
         callsign=cs or None,
     )
@@ -144,7 +147,9 @@ class AlertManager:
         self._sep_v_eff_ft = sep_v_ft - alt_tolerance_ft
         self.open: dict[tuple[int, int], _Open] = {}
 
-    def step(self, cycle: CycleResult, table: TrackTable, feeders: list[str]) -> list[AlertEvent]:
+    def step(
+        self, cycle: CycleResult, tracks: SystemTracks, feeders: list[str]
+    ) -> list[AlertEvent]:
         """Advance the lifecycle by one detection cycle; returns the events to publish."""
         events: list[AlertEvent] = []
         seen: set[tuple[int, int]] = set()
@@ -152,8 +157,8 @@ class AlertManager:
         for k in range(len(cycle)):
             pair = (int(cycle.key_a[k]), int(cycle.key_b[k]))
             seen.add(pair)
-            a = identity(table, int(cycle.slot_a[k]), feeders)
-            b = identity(table, int(cycle.slot_b[k]), feeders)
+            a = identity(tracks, int(cycle.slot_a[k]), feeders)
+            b = identity(tracks, int(cycle.slot_b[k]), feeders)
             inside = cycle.d_now[k] < th.sep_h_m and cycle.dz_now[k] < th.sep_v_eff_m
             severity: Severity = "loss" if inside else "predicted"
             current = self.open.get(pair)

@@ -14,6 +14,10 @@ Example file (every key optional)::
     lookahead_s = 120.0
     sep_h_nm = 5.0
     sep_v_ft = 1000.0
+
+    [fusion]
+    reorder_window_s = 1.0
+    confirm_updates = 3
 """
 
 from __future__ import annotations
@@ -82,6 +86,32 @@ class DetectionConfig:
 
 
 @dataclass(frozen=True)
+class FusionConfig:
+    """Multi-sensor fusion parameters (fusion.fuser); SI units, as a tracker engineer
+    states them."""
+
+    reorder_window_s: float = 1.0  # data time a report waits for stragglers
+    q_h: float = 2.0  # horizontal process noise density, m^2/s^3 (~0.5 m/s^2 over 4 s)
+    q_v: float = 0.5  # vertical, m^2/s^3
+    confirm_updates: int = 3  # updates before a track is published and screened
+    gate_d2: float = 13.8  # kinematic association gate: chi-square 2 dof, 99.9 %
+    integrity_d2: float = 13.8  # ADS-B against a radar-supported track, same quantile
+    identity_d2: float = 100.0  # 10 sigma off its own track: another aircraft
+    radar_support_s: float = 15.0  # a radar update this recent makes a track "radar-seen"
+    assoc_radius_m: float = 20_000.0  # candidate search radius for kinematic association
+    merge_releases: int = 3  # consecutive matching releases before an anonymous track merges
+    merge_speed_ms: float = 25.0  # velocities that far apart are two aircraft
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not (v >= 0 and v < float("inf")):
+                raise ConfigError(f"fusion.{f.name} must be finite and >= 0, got {v}")
+        if self.confirm_updates < 1 or self.merge_releases < 1:
+            raise ConfigError("fusion.confirm_updates and fusion.merge_releases must be >= 1")
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """Detection parameters in SI: metres, seconds, m/s."""
 
@@ -103,6 +133,7 @@ class ServiceConfig:
     root: str = "airspace"
     service: str = "fusion"
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
 
     def __post_init__(self) -> None:
         BrokerAddress.parse(self.broker)
@@ -169,21 +200,33 @@ def config_from_dict(data: dict[str, Any], source: str = "configuration") -> Ser
     unknown = set(data) - top
     if unknown:
         raise ConfigError(f"{source}: unknown keys {sorted(unknown)}; known: {sorted(top)}")
-    det_data = data.get("detection", {})
-    if not isinstance(det_data, dict):
-        raise ConfigError(f"{source}: [detection] must be a table")
-    det_fields = {f.name for f in fields(DetectionConfig)}
-    unknown = set(det_data) - det_fields
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown keys in [detection] {sorted(unknown)}; known: {sorted(det_fields)}"
-        )
-    for k, v in det_data.items():
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ConfigError(f"{source}: detection.{k} must be a number, got {v!r}")
-    top_values = {k: v for k, v in data.items() if k != "detection"}
+    detection = DetectionConfig(**_table(data, "detection", DetectionConfig, source))
+    fusion_vals = _table(data, "fusion", FusionConfig, source)
+    ints = {f.name for f in fields(FusionConfig) if f.type in ("int", int)}
+    for k in ints & set(fusion_vals):
+        if fusion_vals[k] != int(fusion_vals[k]):
+            raise ConfigError(f"{source}: fusion.{k} must be a whole number")
+        fusion_vals[k] = int(fusion_vals[k])
+    fusion = FusionConfig(**fusion_vals)  # type: ignore[arg-type]
+    top_values = {k: v for k, v in data.items() if k not in ("detection", "fusion")}
     for k, v in top_values.items():
         if not isinstance(v, str):
             raise ConfigError(f"{source}: {k} must be a string, got {v!r}")
-    detection = DetectionConfig(**{k: float(v) for k, v in det_data.items()})
-    return ServiceConfig(**top_values, detection=detection)
+    return ServiceConfig(**top_values, detection=detection, fusion=fusion)
+
+
+def _table(data: dict[str, Any], name: str, cls: type, source: str) -> dict[str, float]:
+    """The numbers of table [name], checked against the fields of dataclass cls."""
+    tab = data.get(name, {})
+    if not isinstance(tab, dict):
+        raise ConfigError(f"{source}: [{name}] must be a table")
+    known = {f.name for f in fields(cls)}
+    unknown = set(tab) - known
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown keys in [{name}] {sorted(unknown)}; known: {sorted(known)}"
+        )
+    for k, v in tab.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ConfigError(f"{source}: {name}.{k} must be a number, got {v!r}")
+    return {k: float(v) for k, v in tab.items()}

@@ -1,9 +1,10 @@
-"""Detection cycle: extrapolate every track to the cycle time, screen all pairs.
+"""Detection cycle: screen the fused picture of one cycle time for conflicts.
 
 Runs on data time: ``tc`` is a cycle boundary of the data clock, never the wall clock.
-The screening is the Numba kernel ``kernels.screen.screen_conflicts`` (broad phase, then
-the exact pair test; its result equals the all-pairs brute force bit for bit); this module
-only gathers the track table into arrays and maps kernel indices back to track keys.
+The fuser predicts its confirmed system tracks to ``tc`` (:meth:`fusion.fuser.Fuser.picture`);
+the screening is the Numba kernel ``kernels.screen.screen_conflicts`` (broad phase, then
+the exact pair test; its result equals the all-pairs brute force bit for bit). This module
+only treats slow vertical rates as level and maps kernel indices back to system tracks.
 """
 
 from __future__ import annotations
@@ -15,23 +16,19 @@ import numpy as np
 import numpy.typing as npt
 
 from fusion.config import Thresholds
-from fusion.tracks import TrackTable
-from kernels.geo import WGS84_A, WGS84_E2
+from fusion.fuser import Picture
 from kernels.screen import screen_conflicts
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-# Keeps 1/cos(lat) finite at the poles; extrapolation steps are seconds long, so the
-# longitude error this clamp allows (within 1 mm of the pole) is immaterial.
-_MIN_COS_LAT = 1e-9
-
 
 @dataclass(frozen=True)
 class CycleResult:
-    """One detection cycle's conflicts, in track-key order (key_a < key_b).
+    """One detection cycle's conflicts, in track-id order (key_a < key_b).
 
-    Times in seconds (t_in, t_out, t_cpa relative to ``t``), distances in metres.
+    Keys are system track ids; rows their rows in the system track table. Times in
+    seconds (t_in, t_out, t_cpa relative to ``t``), distances in metres.
     """
 
     t: float
@@ -53,61 +50,23 @@ class CycleResult:
         return int(self.key_a.size)
 
 
-def advance(
-    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, dt: F64
-) -> tuple[F64, F64, F64]:
-    """Move positions along their local ENU velocity for dt seconds (float64[N] each).
-
-    Uses the ellipsoid's radii of curvature at each point; for the few seconds between a
-    report and the cycle the straight-line error is far below a metre.
-    """
-    lat = np.radians(lat_deg)
-    s2 = np.sin(lat) ** 2
-    w = np.sqrt(1.0 - WGS84_E2 * s2)
-    r_n = WGS84_A / w + alt_m  # prime vertical radius, at altitude
-    r_m = WGS84_A * (1.0 - WGS84_E2) / w**3 + alt_m  # meridian radius, at altitude
-    cos_lat = np.maximum(np.cos(lat), _MIN_COS_LAT)
-    new_lat = lat_deg + np.degrees(vn * dt / r_m)
-    new_lon = lon_deg + np.degrees(ve * dt / (r_n * cos_lat))
-    new_lon = (new_lon + 180.0) % 360.0 - 180.0
-    # Crossing a pole flips the longitude; keep latitude in range.
-    over = np.abs(new_lat) > 90.0
-    if over.any():
-        new_lat = np.where(over, np.sign(new_lat) * 180.0 - new_lat, new_lat)
-        new_lon = np.where(over, (new_lon + 360.0) % 360.0 - 180.0, new_lon)
-    return new_lat, new_lon, alt_m + vu * dt
-
-
-def run_cycle(table: TrackTable, tc: float, th: Thresholds) -> CycleResult:
-    """Expire stale tracks, extrapolate the rest to data time tc (UTC epoch s) and return
-    every pair predicted to lose separation within the look-ahead."""
-    expired = table.expire(tc, th.track_expiry_s)
-    slots = table.active_slots()
-    s = table.state[slots]
-    dt = tc - s["t"]
-    vu = s["vu_ms"]
-    vu = np.where(np.abs(vu) < th.level_rate_ms, 0.0, vu)
-    lat, lon, alt = advance(s["lat_deg"], s["lon_deg"], s["alt_m"], s["ve_ms"], s["vn_ms"], vu, dt)
+def run_cycle(pic: Picture, expired: I64, th: Thresholds) -> CycleResult:
+    """Every pair of the picture (confirmed tracks at data time pic.t) predicted to lose
+    separation within the look-ahead. expired: ids of tracks deleted at this cycle."""
+    vu = np.where(np.abs(pic.vu) < th.level_rate_ms, 0.0, pic.vu)
     c = screen_conflicts(
-        lat,
-        lon,
-        alt,
-        np.ascontiguousarray(s["ve_ms"]),
-        np.ascontiguousarray(s["vn_ms"]),
-        vu,
-        th.sep_h_m,
-        th.sep_v_eff_m,
-        th.lookahead_s,
-    )
-    keys = s["key"]
+        pic.lat_deg, pic.lon_deg, pic.alt_m, pic.ve, pic.vn, vu,
+        th.sep_h_m, th.sep_v_eff_m, th.lookahead_s,
+    )  # fmt: skip
+    # The picture is in id order and the kernel returns i < j: key_a < key_b.
     return CycleResult(
-        t=tc,
-        n_tracks=int(slots.size),
+        t=pic.t,
+        n_tracks=int(pic.id.size),
         expired=expired,
-        slot_a=slots[c.i],
-        slot_b=slots[c.j],
-        key_a=keys[c.i],
-        key_b=keys[c.j],
+        slot_a=pic.rows[c.i],
+        slot_b=pic.rows[c.j],
+        key_a=pic.id[c.i],
+        key_b=pic.id[c.j],
         t_in=c.t_in,
         t_out=c.t_out,
         t_cpa=c.t_cpa,

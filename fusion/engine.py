@@ -1,10 +1,13 @@
-"""The synchronous core: decoded reports in, alert events out, on data time.
+"""The synchronous core: decoded reports in, alert events and the fused picture out,
+on data time.
 
-The data clock is the newest time of applicability seen. A detection cycle for boundary
-``tc`` (a multiple of ``cycle_s``) runs as soon as a report newer than ``tc`` arrives, over
-the reports with ``t <= tc``; a batch spanning a boundary is split at it. The cycles thus
-depend only on the order of the data, not on wall-clock pacing: a recording replayed at
-1x or 100x gives the same alerts.
+The data clock is the newest time of applicability seen. Reports go to the fuser, which
+holds them for its reorder window; the detection cycle for boundary ``tc`` (a multiple
+of ``cycle_s``) runs as soon as the data clock passes ``tc + reorder_window_s``: the
+fuser then fuses every report with ``t <= tc`` in time order, deletes tracks silent for
+``track_expiry_s``, and predicts its confirmed tracks to ``tc``; the kernels screen that
+picture. The cycles depend only on the data, not on wall-clock pacing: a recording
+replayed at 1x or 100x gives the same alerts.
 
 No I/O and no asyncio: the service feeds it messages and publishes what it returns, and
 unit tests drive it directly. Not thread-safe: one owner.
@@ -15,13 +18,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from fusion.alerts import AlertEvent, AlertManager
 from fusion.config import ServiceConfig
 from fusion.detect import first_cycle_after, run_cycle
+from fusion.fuser import Fuser
 from fusion.schema import DecodedMessage
-from fusion.tracks import TrackTable
+from fusion.trackmsg import encode_tracks
 
 
 @dataclass
@@ -30,13 +32,17 @@ class Counters:
 
     messages: int = 0
     reports: int = 0
-    reports_applied: int = 0
-    reports_superseded: int = 0
+    reports_applied: int = 0  # fused into a system track
+    reports_late: int = 0  # older than what had been fused already: never applied
+    reports_duplicate: int = 0  # one ADS-B broadcast through another receiver
+    reports_integrity_rejected: int = 0  # ADS-B inconsistent with radar
+    reports_identity_rejected: int = 0  # far off the track of the address it carries
     messages_rejected: int = 0
     reports_rejected: int = 0
     cycles: int = 0
     cycles_skipped: int = 0
-    tracks: int = 0
+    tracks: int = 0  # confirmed system tracks at the last cycle
+    tracks_tentative: int = 0
     conflicts: int = 0
     alerts_open: int = 0
     alert_events: dict[str, int] = field(default_factory=lambda: {"new": 0, "update": 0, "end": 0})
@@ -49,7 +55,7 @@ class Engine:
         self.config = config
         self.th = config.si()
         d = config.detection
-        self.table = TrackTable()
+        self.fuser = Fuser(config.fusion)
         self.alerts = AlertManager(
             self.th, config.service, d.sep_h_nm, d.sep_v_ft, d.alt_tolerance_ft
         )
@@ -57,6 +63,7 @@ class Engine:
         self.feeders: list[str] = []
         self._feeder_index: dict[str, int] = {}
         self.next_cycle: float | None = None
+        self._tracks_msg: bytes | None = None
 
     def feeder_index(self, feeder: str) -> int:
         idx = self._feeder_index.get(feeder)
@@ -72,51 +79,62 @@ class Engine:
             self.counters.messages_rejected += 1
         self.counters.reports_rejected += n_reports
 
+    def take_tracks(self) -> bytes | None:
+        """The newest fused-picture message (``tracks`` topic) not yet taken, if any."""
+        msg, self._tracks_msg = self._tracks_msg, None
+        return msg
+
     def ingest(self, msg: DecodedMessage) -> list[AlertEvent]:
-        """Apply one decoded message; run every cycle whose boundary the data clock passes."""
+        """Queue one decoded message; run every cycle the data clock has moved past."""
         c = self.counters
         c.messages += 1
         c.reports += msg.n_total
         reports = msg.reports
         if reports.size == 0:
             return []
-        idx = self.feeder_index(msg.feeder)
+        self.fuser.add(reports, msg.kind, self.feeder_index(msg.feeder))
         t = reports["t"]
+        tmax = float(t.max())
+        c.data_time = tmax if c.data_time is None else max(c.data_time, tmax)
         if self.next_cycle is None:
             self.next_cycle = first_cycle_after(float(t.min()), self.th.cycle_s)
         events: list[AlertEvent] = []
-        while reports.size and float(t.max()) > self.next_cycle:
-            due = t <= self.next_cycle
-            self._apply(reports[due], msg.kind, idx)
+        window = self.config.fusion.reorder_window_s
+        while c.data_time > self.next_cycle + window:
             events += self._cycle(self.next_cycle)
-            reports, t = reports[~due], t[~due]
             self.next_cycle += self.th.cycle_s
             # After a silence longer than the track lifetime the cycles in between would
             # only expire tracks one by one: jump to the first boundary of the new data.
-            gap = float(t.min()) - self.next_cycle if t.size else 0.0
-            if gap > self.th.track_expiry_s:
-                jump = first_cycle_after(float(t.min()), self.th.cycle_s)
+            nxt = self.fuser.earliest_pending()
+            if nxt is not None and nxt - self.next_cycle > self.th.track_expiry_s:
+                jump = first_cycle_after(nxt, self.th.cycle_s)
                 c.cycles_skipped += round((jump - self.next_cycle) / self.th.cycle_s)
                 self.next_cycle = jump
-        self._apply(reports, msg.kind, idx)
-        tmax = float(msg.reports["t"].max())
-        c.data_time = tmax if c.data_time is None else max(c.data_time, tmax)
+        self._count_fusion()
         return events
 
-    def _apply(self, reports: np.ndarray, kind: str, feeder_index: int) -> None:
-        if reports.size == 0:
-            return
-        st = self.table.update(reports, kind, feeder_index)
-        self.counters.reports_applied += st.applied
-        self.counters.reports_superseded += st.superseded
+    def _count_fusion(self) -> None:
+        st = self.fuser.stats
+        c = self.counters
+        c.reports_applied = st.applied
+        c.reports_late = st.late
+        c.reports_duplicate = st.duplicate
+        c.reports_integrity_rejected = st.integrity_rejected
+        c.reports_identity_rejected = st.identity_rejected
 
     def _cycle(self, tc: float) -> list[AlertEvent]:
         start = time.perf_counter()
-        result = run_cycle(self.table, tc, self.th)
-        events = self.alerts.step(result, self.table, self.feeders)
+        fu = self.fuser
+        fu.release(tc)
+        expired = fu.expire(tc, self.th.track_expiry_s)
+        pic = fu.picture(tc)
+        result = run_cycle(pic, expired, self.th)
+        events = self.alerts.step(result, fu.tracks, self.feeders)
+        self._tracks_msg = encode_tracks(pic, fu.tracks, self.config.service)
         c = self.counters
         c.cycles += 1
         c.tracks = result.n_tracks
+        c.tracks_tentative = len(fu.tracks) - result.n_tracks
         c.conflicts = len(result)
         c.alerts_open = len(self.alerts.open)
         for ev in events:

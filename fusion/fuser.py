@@ -17,7 +17,8 @@ The pieces plug together as in Stone Soup, over batches instead of objects:
   and the track flagged ADSB_SUSPECT; any report under a known ICAO address that lands
   far off its track (d2 > ``identity_d2``) is kept out and flagged IDENTITY_CONFLICT:
   flagged, not merged;
-* deleter (:meth:`Fuser.expire`): tracks not updated for ``coast_s`` of data time;
+* deleter (:meth:`Fuser.expire`): tracks not updated for a given time (the service's
+  ``detection.track_expiry_s``);
 * merger: a track without identity (from a primary radar, say) that stays within the
   association gate of an identified track, at a consistent velocity, for
   ``merge_releases`` releases in a row is folded into it (one aircraft seen first by a
@@ -38,6 +39,7 @@ import numpy.typing as npt
 
 from fusion.accuracy import report_sigmas
 from fusion.association import gnn_assign
+from fusion.config import FusionConfig
 from fusion.schema import SENSOR_KIND_CODE, ReportArray, altitude_m
 from fusion.systracks import (
     FLAG_ADSB_SUSPECT,
@@ -53,24 +55,6 @@ B1 = npt.NDArray[np.bool_]
 
 _ADSB: Final = SENSOR_KIND_CODE["adsb"]
 _RADAR: Final = SENSOR_KIND_CODE["radar"]
-
-
-@dataclass(frozen=True)
-class FusionConfig:
-    """Fusion parameters; SI units."""
-
-    reorder_window_s: float = 1.0  # data time a report waits for stragglers
-    q_h: float = 2.0  # horizontal process noise density, m^2/s^3 (~0.5 m/s^2 over 4 s)
-    q_v: float = 0.5  # vertical, m^2/s^3
-    confirm_updates: int = 3
-    coast_s: float = 20.0  # delete a track not updated for this long
-    gate_d2: float = 13.8  # kinematic association gate: chi-square 2 dof, 99.9 %
-    integrity_d2: float = 13.8  # ADS-B against a radar-supported track, same quantile
-    identity_d2: float = 100.0  # 10 sigma off its own track: another aircraft
-    radar_support_s: float = 15.0  # a radar update this recent makes a track "radar-seen"
-    assoc_radius_m: float = 20_000.0  # candidate search radius for kinematic association
-    merge_releases: int = 3  # consecutive matching releases before a merge
-    merge_speed_ms: float = 25.0  # velocities that far apart are two aircraft
 
 
 @dataclass
@@ -146,6 +130,12 @@ class Fuser:
     def pending(self) -> int:
         return self._n_pending
 
+    def earliest_pending(self) -> float | None:
+        """The oldest report time still queued (s), None when nothing is."""
+        if not self._pending:
+            return None
+        return float(min(p.reports["t"].min() for p in self._pending))
+
     def release(self, t_release: float) -> None:
         """Fuse every queued report with time <= t_release, in time order."""
         if t_release <= self.horizon:
@@ -168,10 +158,11 @@ class Fuser:
             self._fuse(now)
         self._merge(t_release)
 
-    def expire(self, t_now: float) -> I64:
-        """Delete tracks not updated for coast_s at data time t_now; returns their ids."""
+    def expire(self, t_now: float, max_age_s: float) -> I64:
+        """Delete tracks not updated for max_age_s (s) at data time t_now; returns their
+        ids."""
         tr = self.tracks
-        gone = np.flatnonzero(tr.alive & (tr.t_update < t_now - self.cfg.coast_s))
+        gone = np.flatnonzero(tr.alive & (tr.t_update < t_now - max_age_s))
         ids = tr.id[gone].copy()
         tr.delete(gone)
         self.stats.tracks_deleted += int(gone.size)
@@ -267,7 +258,7 @@ class Fuser:
             np.ascontiguousarray(rep["vu_ms"]), sh, sv, svel, max_d2, cfg.q_h, cfg.q_v,
         )  # fmt: skip
         outcome[dup] = -1
-        self._account(row, kind, t, rep, outcome, integ, dup)
+        self._account(row, kind, feeder, t, rep, outcome, integ, dup)
 
     def _merge(self, t: float) -> None:
         """Fold anonymous tracks into the identified tracks they keep matching."""
@@ -343,7 +334,15 @@ class Fuser:
         return dup
 
     def _account(
-        self, row: I64, kind: I64, t: F64, rep: ReportArray, outcome: I64, integ: B1, dup: B1
+        self,
+        row: I64,
+        kind: I64,
+        feeder: I64,
+        t: F64,
+        rep: ReportArray,
+        outcome: I64,
+        integ: B1,
+        dup: B1,
     ) -> None:
         tr = self.tracks
         st = self.stats
@@ -362,6 +361,9 @@ class Fuser:
         tr.flags[row[cleared]] &= ~FLAG_ADSB_SUSPECT
         r = row[ok]
         tr.n_updates += np.bincount(r, minlength=tr.n_updates.size)
+        # Reports are in time order: fancy assignment keeps the last, the newest.
+        tr.last_feeder[r] = feeder[ok]
+        tr.last_kind[r] = kind[ok]
         np.maximum.at(tr.t_update, r, t[ok])
         for k in np.unique(kind[ok]):
             sel = ok & (kind == k)

@@ -28,6 +28,9 @@ class Outgoing:
     payload: bytes
     qos: int = 1
     retain: bool = False
+    # Items with the same non-empty coalesce key replace each other while unsent (the
+    # newest fused picture makes older ones worthless); alerts never coalesce.
+    coalesce: str = ""
 
 
 class Outbox:
@@ -41,6 +44,12 @@ class Outbox:
         return len(self._items)
 
     def put(self, item: Outgoing) -> None:
+        if item.coalesce:
+            # Index 0 may be in flight (peeked, not done): never replace it.
+            for k in range(1, len(self._items)):
+                if self._items[k].coalesce == item.coalesce:
+                    del self._items[k]
+                    break
         self._items.append(item)
         self._ready.set()
         self._empty.clear()

@@ -3,7 +3,8 @@
 Tasks, all on one event loop:
 - reader: iterates the transport's messages, decodes, feeds the engine (the engine's
   Numba kernels run inline: a cycle over a few thousand tracks takes milliseconds);
-- publisher: empties the outbox in order, QoS 1;
+- publisher: empties the outbox in order (alerts, dead letters and status QoS 1; the fused
+  picture on ``tracks`` QoS 0, only the newest unsent one kept);
 - status: republishes the retained status with counters every ``status_every_s``.
 
 A lost connection is retried with back-off; the track table, open alerts and unsent
@@ -83,6 +84,11 @@ class Service:
             self.engine.note_rejected(len(rows), whole_message=False)
         for ev in self.engine.ingest(decoded):
             self._queue_event(ev)
+        tracks = self.engine.take_tracks()
+        if tracks is not None:
+            # Only the newest picture matters: an unsent older one is replaced, so a slow
+            # broker link never piles pictures up in front of the alerts.
+            self.outbox.put(Outgoing(self.topics.tracks, tracks, qos=0, coalesce="tracks"))
 
     def _dead_letter(
         self,
@@ -125,7 +131,7 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, reconnecting when the broker goes away."""
-        from kernels.screen import warm_up
+        from fusion.warmup import warm_up
 
         # Compile (or load from cache) before the first report, so the first cycle is on time.
         await asyncio.to_thread(warm_up)

@@ -101,6 +101,9 @@ class SystemTracks:
         self.mode3a = np.full(n, -1, dtype=np.int64)
         self.callsign = np.zeros(n, dtype="S8")
         self.flags = np.zeros(n, dtype=np.int64)
+        # The feeder index and sensor kind code of the newest report applied (-1 none).
+        self.last_feeder = np.full(n, -1, dtype=np.int64)
+        self.last_kind = np.full(n, -1, dtype=np.int64)
         # Data time each sensor kind last updated the row (-inf: never), s.
         self.seen = np.full((n, len(SENSOR_KINDS)), -np.inf, dtype=np.float64)
         # Merging an anonymous track into an identified one: the candidate row (-1 none)
@@ -110,7 +113,8 @@ class SystemTracks:
 
     _ARRAYS: Final = (
         "alive", "id", "confirmed", "n_updates", "t_update", "ref", "xh", "Ph", "xv", "Pv",
-        "t_state", "icao", "mode3a", "callsign", "flags", "seen", "merge_into", "merge_hits",
+        "t_state", "icao", "mode3a", "callsign", "flags", "last_feeder", "last_kind", "seen",
+        "merge_into", "merge_hits",
     )  # fmt: skip
 
     def __len__(self) -> int:
@@ -151,10 +155,20 @@ class SystemTracks:
         self.mode3a[rows] = -1
         self.callsign[rows] = b""
         self.flags[rows] = 0
+        self.last_feeder[rows] = -1
+        self.last_kind[rows] = -1
         self.seen[rows] = -np.inf
         self.merge_into[rows] = -1
         self.merge_hits[rows] = 0
         return rows
+
+    def sensor_track(self, row: int, feeder_index: int) -> int:
+        """The track number under which a feeder reports this row's aircraft, -1 none."""
+        lo = (feeder_index + 1) << SENSOR_SHIFT
+        idx = self.by_sensor
+        sel = (idx.rows == row) & (idx.keys >= lo) & (idx.keys < lo + (1 << SENSOR_SHIFT))
+        keys = idx.keys[sel]
+        return int(keys[-1] - lo) if keys.size else -1
 
     def merge(self, src: I64, dst: I64) -> None:
         """Fold rows src into rows dst (int64[k] each): sensor tracks bound to src are

@@ -7,29 +7,32 @@ import numpy as np
 from fusion.alerts import AlertManager, alert_id, identity
 from fusion.config import ServiceConfig
 from fusion.detect import CycleResult
+from fusion.fuser import Fuser
 from fusion.schema import empty_reports
-from fusion.tracks import TrackTable
+from fusion.systracks import SystemTracks
 
 CFG = ServiceConfig()
 TH = CFG.si()
 T0 = 1_764_054_000.0
 
 
-def _table() -> TrackTable:
+def _table() -> SystemTracks:
+    """Two system tracks (ids 1 and 2) from ADS-B reports of feeder 0."""
     r = empty_reports(2)
     r["icao"] = [0x3C0001, 0x3C0002]
     r["t"] = T0
     r["lat_deg"], r["lon_deg"], r["alt_baro_ft"] = 50.0, 8.0, 35000.0
     r["ve_ms"], r["vn_ms"] = 100.0, 0.0
     r["callsign"] = [b"AAA1", b"BBB2"]
-    tab = TrackTable()
-    tab.update(r, "adsb", 0)
-    return tab
+    fu = Fuser()
+    fu.add(r, "adsb", 0)
+    fu.release(T0)
+    return fu.tracks
 
 
-def _cycle(tab: TrackTable, t: float, conflicts: list[dict[str, float]],
+def _cycle(tab: SystemTracks, t: float, conflicts: list[dict[str, float]],
            expired: list[int] | None = None) -> CycleResult:  # fmt: skip
-    slots = tab.active_slots()
+    slots = tab.rows()
     k = len(conflicts)
 
     def col(name: str) -> np.ndarray:
@@ -39,7 +42,7 @@ def _cycle(tab: TrackTable, t: float, conflicts: list[dict[str, float]],
         t=t, n_tracks=int(slots.size),
         expired=np.array(expired or [], dtype=np.int64),
         slot_a=np.full(k, slots[0]), slot_b=np.full(k, slots[1]),
-        key_a=np.full(k, tab.state["key"][slots[0]]), key_b=np.full(k, tab.state["key"][slots[1]]),
+        key_a=np.full(k, tab.id[slots[0]]), key_b=np.full(k, tab.id[slots[1]]),
         t_in=col("t_in"), t_out=col("t_out"), t_cpa=col("t_cpa"), d_cpa=col("d_cpa"),
         dz_cpa=col("dz_cpa"), d_now=col("d_now"), dz_now=col("dz_now"),
     )  # fmt: skip
@@ -102,14 +105,37 @@ def test_prediction_change_is_an_update() -> None:
 def test_expired_track_ends_alert_at_once() -> None:
     tab, mgr, feeders = _table(), _manager(), ["adsb-1"]
     mgr.step(_cycle(tab, T0, [_approach(0)]), tab, feeders)
-    ev = mgr.step(_cycle(tab, T0 + 1, [], expired=[0x3C0002]), tab, feeders)
+    ev = mgr.step(_cycle(tab, T0 + 1, [], expired=[2]), tab, feeders)  # track id 2
     assert [(e.event, e.reason) for e in ev] == [("end", "track_lost")]
 
 
 def test_alert_id_is_stable_and_one_topic_level() -> None:
     tab = _table()
-    slots = tab.active_slots()
+    slots = tab.rows()
     a, b = identity(tab, int(slots[0]), ["f"]), identity(tab, int(slots[1]), ["f"])
     aid = alert_id(a, b, T0)
     assert aid == alert_id(a, b, T0) and aid.startswith("3C0001-3C0002-")
     assert not set(aid) & set("/+#")
+
+
+def test_identity_of_an_anonymous_radar_track() -> None:
+    """A primary radar track: no address, labelled by its system track number, with the
+    radar's own track number and feeder."""
+    r = empty_reports(1)
+    r["track"] = 417
+    r["t"] = T0
+    r["lat_deg"], r["lon_deg"], r["alt_geo_m"] = 50.0, 8.0, 9000.0
+    r["ve_ms"], r["vn_ms"] = 100.0, 0.0
+    fu = Fuser()
+    fu.add(r, "radar", 1)
+    fu.release(T0)
+    row = int(fu.tracks.rows()[0])
+    who = identity(fu.tracks, row, ["adsb-1", "radar-mil"])
+    assert (who.key, who.icao, who.track, who.feeder, who.kind) == (
+        1,
+        None,
+        417,
+        "radar-mil",
+        "radar",
+    )
+    assert who.label() == "T1"

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from fusion.fuser import Fuser, FusionConfig, FusionStats
+from fusion.fuser import Fuser, FusionStats
 from fusion.schema import FT, ReportArray, empty_reports
 from fusion.systracks import FLAG_ADSB_SUSPECT, FLAG_IDENTITY_CONFLICT
 
@@ -188,14 +188,14 @@ def test_primary_only_aircraft_gets_its_own_track_and_is_deleted_after_coasting(
     rng = np.random.default_rng(5)
     f = Flight(40.0, -3.0, 180.0, 180.0)
     t = T0 + np.arange(0.0, 48.0, 4.0)
-    fu = Fuser(FusionConfig(coast_s=20.0))
+    fu = Fuser()
     run(fu, [(reports(f, t, track=5, sigma_h=150.0, sigma_vel=5.0, rng=rng), "radar", 2)], t[-1])
     pic = fu.picture(t[-1])
     assert pic.id.tolist() == [1]
     assert fu.tracks.icao[pic.rows[0]] == -1
     assert error_m(fu, f, t[-1], 1) < 150.0
-    assert fu.expire(t[-1] + 19.0).size == 0
-    assert fu.expire(t[-1] + 21.0).tolist() == [1]
+    assert fu.expire(t[-1] + 19.0, 20.0).size == 0
+    assert fu.expire(t[-1] + 21.0, 20.0).tolist() == [1]
     assert len(fu.tracks) == 0
     # The binding went with it: the same radar track number starts a new track.
     later = reports(f, np.array([t[-1] + 30.0]), track=5, sigma_h=150.0)

@@ -55,7 +55,7 @@ def run() -> Run:
             sec += 1.0
             tc = sec - fu.cfg.reorder_window_s
             fu.release(tc)
-            fu.expire(tc)
+            fu.expire(tc, 20.0)
             if (sec - T0) % 20 == 0 and sec - T0 >= 40:
                 checks.append(_check(sc, rt, fu, tc))
         d = decode_message(m.payload, m.feeder)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import msgpack
 import numpy as np
 
 from fusion.alerts import AlertEvent, Identity
+from fusion.engine import Counters
 from fusion.schema import COLUMNS, decode_message
+from fusion.trackmsg import TRACK_COLUMNS
 
 DOC = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
 
@@ -50,3 +53,15 @@ def test_alert_example_names_every_field() -> None:
     fields = set(wire) | set(wire["thresholds"]) | set(wire["a"])
     assert fields == keys
     assert np.isfinite(wire["d_cpa_nm"])
+
+
+def test_status_example_names_every_counter() -> None:
+    block = _python_block_after("## Status (out)")
+    example = ast.literal_eval(block)
+    assert set(example["counters"]) == {f.name for f in fields(Counters)}
+
+
+def test_tracks_table_lists_every_column() -> None:
+    table = DOC[DOC.index("## Fused tracks (out)") : DOC.index("## Status (out)")]
+    named = set(re.findall(r"`([a-z_0-9]+)`", table))
+    assert set(TRACK_COLUMNS) <= named

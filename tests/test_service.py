@@ -12,6 +12,7 @@ from fusion.config import ServiceConfig
 from fusion.schema import empty_reports, encode_batch
 from fusion.service import Service
 from fusion.topics import Topics
+from fusion.trackmsg import decode_tracks
 from fusion.transport import MemoryBroker, MemoryTransport
 
 T0 = 1_764_054_000.0
@@ -60,11 +61,23 @@ async def test_alerts_deadletters_status_over_memory_broker() -> None:
     assert [e["event"] for e in events] == ["new"]
     ev = events[0]
     assert {ev["a"]["icao"], ev["b"]["icao"]} == {"AAAAAA", "BBBBBB"}
-    assert ev["t"] == T0  # the first cycle boundary, run when data past it arrives
-    assert abs(ev["time_to_los_s"] - (40000.0 - 9260.0) / 400.0) < 1.0
+    # Tracks are screened once confirmed (3 updates): the cycle at T0 + 2, run when data
+    # past it by the reorder window arrives.
+    assert ev["t"] == T0 + 2
+    assert abs(ev["time_to_los_s"] - (40000.0 - 2 * 400.0 - 9260.0) / 400.0) < 1.0
     assert ev["severity"] == "predicted"
     active = broker.retained[TOPICS.alert_active(ev["alert_id"])]
     assert decode_event(active.payload)["alert_id"] == ev["alert_id"]
+
+    # The fused picture of each cycle (QoS 0): both tracks, on their course.
+    pictures = [decode_tracks(m.payload) for m in broker.published(TOPICS.tracks)]
+    # An unsent picture is replaced by a newer one: times increase, the last one is sent.
+    times = [t for t, _ in pictures]
+    assert times == sorted(set(times)) and times[-1] == T0 + 3
+    _, tracks = pictures[-1]
+    assert sorted(tracks["icao"].tolist()) == [0xAAAAAA, 0xBBBBBB]
+    assert np.allclose(np.abs(tracks["ve_ms"]), 200.0, atol=1.0)
+    assert np.all(tracks["sources"] == 1)  # ADS-B only
 
     dead = broker.published(TOPICS.deadletter("adsb-1"))
     assert len(dead) == 1
@@ -90,7 +103,7 @@ async def test_alert_ends_when_tracks_expire_and_retained_clears() -> None:
         far["t"], far["icao"], far["lat_deg"], far["lon_deg"] = T0 + 60, 0xCCCCCC, -30.0, 20.0
         far["alt_baro_ft"], far["ve_ms"], far["vn_ms"] = 1000.0, 10.0, 0.0
         await feeder.publish(TOPICS.reports("adsb-2"), encode_batch("adsb-2", "adsb", far))
-        far["t"] += 1.0  # the cycle at T0 + 60 runs once data past it arrives
+        far["t"] += 2.0  # the cycle at T0 + 60 runs once data passes it by the window
         await feeder.publish(TOPICS.reports("adsb-2"), encode_batch("adsb-2", "adsb", far))
         await asyncio.sleep(0.05)
     await asyncio.wait_for(svc.outbox.drained(), 5)
