@@ -35,12 +35,17 @@ NACV_BOUND_MS: Final = np.array([15.0, 10.0, 3.0, 1.0, 0.3])
 DEFAULT_SIGMA_H_M: Final = np.array([50.0, 150.0, 50.0, 300.0])
 DEFAULT_SIGMA_V_M: Final = np.array([10.0, 10.0, 10.0, 30.0])
 DEFAULT_SIGMA_VEL_MS: Final = np.array([1.5, 5.0, 5.0, 10.0])
+# Vertical rate, which no report states an accuracy for: ADS-B's 64 ft/min steps (0.33 m/s)
+# and a radar tracker's smoothed rate. Without it the filter would take the rate from
+# altitude differences alone, and a level pair 1000 ft apart would wander into a
+# predicted loss at 120 s.
+DEFAULT_SIGMA_VU_MS: Final = np.array([0.3, 0.5, 1.0, 1.0])
 
 
-def report_sigmas(reports: ReportArray, kind: str) -> tuple[F64, F64, F64]:
-    """(sigma_h, sigma_v, sigma_vel) per report, float64[n] each: horizontal position
-    (m, per axis), altitude (m), velocity (m/s, per axis). Stated sigmas win, then
-    NACp/NACv, then the kind's default."""
+def report_sigmas(reports: ReportArray, kind: str) -> tuple[F64, F64, F64, F64]:
+    """(sigma_h, sigma_v, sigma_vel, sigma_vu) per report, float64[n] each: horizontal
+    position (m, per axis), altitude (m), velocity (m/s, per axis), vertical rate (m/s).
+    Stated sigmas win, then NACp/NACv, then the kind's default."""
     k = SENSOR_KIND_CODE[kind]
     nacp = reports["nacp"].astype(np.int64)
     nacv = reports["nacv"].astype(np.int64)
@@ -49,7 +54,11 @@ def report_sigmas(reports: ReportArray, kind: str) -> tuple[F64, F64, F64]:
     sh = _first(reports["sigma_h_m"], from_nacp, DEFAULT_SIGMA_H_M[k])
     sv = _first(reports["sigma_v_m"], np.full(len(reports), np.nan), DEFAULT_SIGMA_V_M[k])
     svel = _first(reports["sigma_vel_ms"], from_nacv, DEFAULT_SIGMA_VEL_MS[k])
-    return sh, sv, svel
+    # A vertical rate counts only beside a pressure altitude (Mode C/S, ADS-B): a rate a
+    # 3-D primary radar derives from its elevation angle is metres per second of noise.
+    baro = ~np.isnan(reports["alt_baro_ft"])
+    svu = np.where(baro, DEFAULT_SIGMA_VU_MS[k], np.nan)
+    return sh, sv, svel, svu
 
 
 def _first(a: F64, b: F64, default: float) -> F64:

@@ -78,7 +78,7 @@ class _Pending:
     reports: ReportArray
     kind: int
     feeder: int
-    sigmas: tuple[F64, F64, F64]
+    sigmas: tuple[F64, F64, F64, F64]
 
 
 @dataclass(frozen=True)
@@ -187,9 +187,11 @@ class Fuser:
         rep = np.concatenate([p.reports for p in parts])
         kind = np.concatenate([np.full(len(p.reports), p.kind) for p in parts])
         feeder = np.concatenate([np.full(len(p.reports), p.feeder) for p in parts])
-        sh, sv, svel = (np.concatenate([p.sigmas[k] for p in parts]) for k in range(3))
+        sh, sv, svel, svu = (np.concatenate([p.sigmas[k] for p in parts]) for k in range(4))
         order = np.argsort(rep["t"], kind="stable")
-        rep, kind, feeder, sh, sv, svel = (a[order] for a in (rep, kind, feeder, sh, sv, svel))
+        rep, kind, feeder, sh, sv, svel, svu = (
+            a[order] for a in (rep, kind, feeder, sh, sv, svel, svu)
+        )
         n = len(rep)
         t = np.ascontiguousarray(rep["t"])
         lat = np.ascontiguousarray(rep["lat_deg"])
@@ -255,7 +257,7 @@ class Fuser:
             tr.ref, tr.xh, tr.Ph, tr.xv, tr.Pv, tr.t_state,
             t, lat, lon, alt,
             np.ascontiguousarray(rep["ve_ms"]), np.ascontiguousarray(rep["vn_ms"]),
-            np.ascontiguousarray(rep["vu_ms"]), sh, sv, svel, max_d2, cfg.q_h, cfg.q_v,
+            np.ascontiguousarray(rep["vu_ms"]), sh, sv, svel, svu, max_d2, cfg.q_h, cfg.q_v,
         )  # fmt: skip
         outcome[dup] = -1
         self._account(row, kind, feeder, t, rep, outcome, integ, dup)
@@ -379,5 +381,5 @@ class Fuser:
 
 
 def _take(p: _Pending, mask: B1) -> _Pending:
-    sh, sv, svel = p.sigmas
-    return _Pending(p.reports[mask], p.kind, p.feeder, (sh[mask], sv[mask], svel[mask]))
+    sh, sv, svel, svu = p.sigmas
+    return _Pending(p.reports[mask], p.kind, p.feeder, (sh[mask], sv[mask], svel[mask], svu[mask]))

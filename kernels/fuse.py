@@ -136,6 +136,7 @@ def apply_reports(
     sigma_h: F64,
     sigma_v: F64,
     sigma_vel: F64,
+    sigma_vu: F64,
     max_d2: F64,
     q_h: float,
     q_v: float,
@@ -149,8 +150,9 @@ def apply_reports(
     float64[N, 2, 2]; t_state float64[N] s. Reports (float64[M] each): t s; lat_deg,
     lon_deg deg; alt_m m (NaN: no altitude); ve, vn m/s (NaN: no velocity); vu m/s (NaN:
     none); sigma_h m, sigma_v m, sigma_vel m/s (1 sigma per axis; sigma_vel NaN or <= 0:
-    velocity not used). max_d2 float64[M]: a report whose d2 (below) exceeds it is
-    REJECTED (inf: always applied). q_h, q_v: process noise densities, m^2/s^3.
+    velocity not used), sigma_vu m/s (vertical rate; NaN or <= 0: not used).
+    max_d2 float64[M]: a report whose d2 (below) exceeds it is REJECTED (inf: always
+    applied). q_h, q_v: process noise densities, m^2/s^3.
 
     Returns (outcome int64[M]: APPLIED, LATE, BAD or REJECTED; d2 float64[M]: squared
     Mahalanobis distance of the horizontal position innovation before the update, the
@@ -202,9 +204,10 @@ def apply_reports(
             if math.isfinite(alt_m[r]) and sigma_v[r] > 0.0:
                 zv[0] = alt_m[r]
                 Rv[0, 0] = sigma_v[r] * sigma_v[r]
-                if math.isfinite(vu[r]) and sv > 0.0:
+                svu = sigma_vu[r]
+                if math.isfinite(vu[r]) and svu > 0.0:
                     zv[1] = vu[r]
-                    Rv[1, 1] = sv * sv
+                    Rv[1, 1] = svu * svu
                     update_1(xv[s], Pv[s], zv, Rv, nu)
                 else:
                     update_1(xv[s], Pv[s], zv[:1], Rv[:1, :1], nu)

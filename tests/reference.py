@@ -322,11 +322,12 @@ def apply_reports_ref(
     q_h: float,
     q_v: float,
 ) -> tuple[F64, F64, F64, F64, F64, float, list[float]]:
-    """One track, reports (t, lat, lon, alt_m, ve, vn, vu, sigma_h, sigma_v, sigma_vel)
+    """One track, reports (t, lat, lon, alt_m, ve, vn, vu, sigma_h, sigma_v, sigma_vel,
+    sigma_vu)
     in order, with pyproj geodesy and the textbook filter above. Returns the final
     (ref, xh, Ph, xv, Pv, t) and each report's position d2 (NaN when late)."""
     d2s: list[float] = []
-    for t, lat, lon, alt, ve, vn, vu, sh, sv, svel in reports:
+    for t, lat, lon, alt, ve, vn, vu, sh, sv, svel, svu in reports:
         dt = t - t_state
         if dt < 0:
             d2s.append(math.nan)
@@ -348,9 +349,9 @@ def apply_reports_ref(
         k = 4 if svel > 0 else 2  # no (or NaN) velocity accuracy: positions only
         xu, Pu, _, _ = cv_update_ref(xh[None], Ph[None], z[None, :k], R[None, :k, :k])
         xh, Ph = xu[0], Pu[0]
-        kv = k // 2
+        kv = 2 if svu > 0 else 1  # vertical rate used only with its accuracy
         zv = np.array([alt, vu])[:kv]
-        Rv = np.diag([sv**2, svel**2])[:kv, :kv]
+        Rv = np.diag([sv**2, svu**2])[:kv, :kv]
         yu, Qu, _, _ = cv_update_ref(y1, Q1, zv[None], Rv[None])
         xv, Pv = yu[0], Qu[0]
     return ref, xh, Ph, xv, Pv, t_state, d2s

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,13 @@ from fusion.alerts import decode_event
 from fusion.broker import LocalBroker
 from fusion.config import ServiceConfig
 from fusion.service import Service
+from fusion.sim.interference import InterferenceZone
+from fusion.sim.presets import FUSION_SENSORS
 from fusion.sim.publisher import publish_messages
 from fusion.sim.scenario import ScenarioConfig, build_scenario
 from fusion.sim.sensors import build_messages
 from fusion.topics import Topics
+from fusion.trackmsg import decode_tracks
 from fusion.transport import AiomqttTransport, aiomqtt_factory
 from tests.conftest import recording
 
@@ -181,3 +185,55 @@ async def test_fusion_run_status_offline_after_stop(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_spoofed_adsb_neither_raises_nor_hides_alerts(broker: LocalBroker) -> None:
+    """From 90 s on, every ADS-B position in the whole scenario is spoofed to one false
+    point with its claimed accuracy kept (the worst case: trusted, it would put every
+    aircraft on top of every other). Radars see all aircraft. Through the real broker,
+    the alerts are exactly the planted conflicts, each before its loss of separation,
+    and the fused picture flags the spoofed aircraft."""
+    zone = InterferenceZone(
+        "spoof-all", radius_km=400.0, start_s=90.0, mode="jump", jump_east_km=10.0
+    )
+    sensors = replace(FUSION_SENSORS, interference=(zone,))
+    scenario = build_scenario(ScenarioConfig(seed=7, t0=float(int(time.time())), duration_s=400.0))
+    truth = scenario.truth_dict()
+    last_los = max(c["t_los"] for c in truth["conflicts"])
+    assert sum(c["t_los"] > truth["t0"] + 120.0 for c in truth["conflicts"]) >= 3
+    messages = [m for m in build_messages(scenario, sensors) if m.t_pub <= last_los + 5.0]
+
+    cfg = ServiceConfig(broker=broker.url, service="e2e-spoof")
+    service = Service(cfg, aiomqtt_factory(broker.host, broker.port), status_every_s=0.5)
+    stop = asyncio.Event()
+    svc = asyncio.create_task(service.run(stop))
+    await asyncio.wait_for(service.connected.wait(), 120)
+    async with recording(broker, TOPICS.alert_events, TOPICS.tracks) as rec:
+        async with AiomqttTransport(broker.host, broker.port, "e2e-sim") as sim:
+            await publish_messages(sim, TOPICS, messages, SPEED)
+        await rec.wait_for(lambda: service.engine.counters.messages >= len(messages), 60)
+        await asyncio.wait_for(service.outbox.drained(), 30)
+        await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.wait_for(svc, 30)
+
+    events = [decode_event(m.payload) for _, m in rec.messages if m.topic == TOPICS.alert_events]
+    planted = {frozenset({_hex(c["a"]), _hex(c["b"])}) for c in truth["conflicts"]}
+    alerted = {_pair(ev) for ev in events}
+    assert alerted == planted
+    for c in truth["conflicts"]:
+        pair = frozenset({_hex(c["a"]), _hex(c["b"])})
+        first = next(ev for ev in events if _pair(ev) == pair and ev["event"] == "new")
+        assert first["t"] < c["t_los"]
+    assert service.engine.counters.reports_integrity_rejected > 1000
+    # The last fused picture: every ADS-B aircraft flagged suspect, none near the false point.
+    pictures = [decode_tracks(m.payload) for _, m in rec.messages if m.topic == TOPICS.tracks]
+    _, last = pictures[-1]
+    adsb_icao = {int(i) for i in scenario.icao[scenario.adsb]}
+    flagged = {int(i) for i in last["icao"][(last["flags"] & 1) != 0]}
+    assert len(flagged) >= 0.9 * len(adsb_icao & {int(i) for i in last["icao"]})
+    lat_f, lon_f = scenario.config.centre_lat_deg, scenario.config.centre_lon_deg
+    near_false = (abs(last["lat_deg"] - lat_f) < 0.02) & (
+        abs(last["lon_deg"] - (lon_f + 10.0 / 71.5)) < 0.03
+    )
+    assert near_false.sum() <= 1

@@ -23,7 +23,7 @@ Q_H = 2.0
 Q_V = 0.5
 
 # Report columns, in apply_reports' order after (t, lat, lon).
-COLS = ("t", "lat", "lon", "alt", "ve", "vn", "vu", "sh", "sv", "svel")
+COLS = ("t", "lat", "lon", "alt", "ve", "vn", "vu", "sh", "sv", "svel", "svu")
 
 
 class Tracks:
@@ -52,13 +52,13 @@ class Tracks:
     ) -> tuple[I64, F64]:
         offs = np.cumsum([0] + [len(g) for g in groups]).astype(np.int64)
         order = np.array([r for g in groups for r in g], dtype=np.int64)
-        t, lat, lon, alt, ve, vn, vu, sh, sv, svel = (
+        t, lat, lon, alt, ve, vn, vu, sh, sv, svel, svu = (
             np.ascontiguousarray(reports[:, k]) for k in range(len(COLS))
         )
         return apply_reports(
             offs, order, np.array(slots, dtype=np.int64),
             self.ref, self.xh, self.Ph, self.xv, self.Pv, self.t,
-            t, lat, lon, alt, ve, vn, vu, sh, sv, svel,
+            t, lat, lon, alt, ve, vn, vu, sh, sv, svel, svu,
             np.full(len(reports), np.inf) if max_d2 is None else max_d2, Q_H, Q_V,
         )  # fmt: skip
 
@@ -85,7 +85,8 @@ def track_reports(draw: st.DrawFn) -> tuple[float, float, F64]:
         dn, de = rng.normal(size=2) * sh * 1e-5  # degrees-ish jitter, small
         rows.append(
             [tk, lat + dn, lon + de, 10_000.0 + rng.normal() * 10, speed * math.sin(heading),
-             speed * math.cos(heading), 0.0, sh, 15.0, float(rng.choice([0.5, 2.0, np.nan]))]
+             speed * math.cos(heading), 0.0, sh, 15.0, float(rng.choice([0.5, 2.0, np.nan])),
+             float(rng.choice([0.3, np.nan]))]
         )  # fmt: skip
     return lat0, lon0, np.array(rows, dtype=np.float64)
 
@@ -137,7 +138,7 @@ def _flight(
         g = speed * (math.sin(math.radians(hdg)) * e_t[0] + math.cos(math.radians(hdg)) * n_t[0])
         ve = float(e_m[0] @ g) + rng.normal() * svel
         vn = float(n_m[0] @ g) + rng.normal() * svel
-        rows.append([tk, lat_m, lon_m, 10_000.0, ve, vn, 0.0, sh, 15.0, svel])
+        rows.append([tk, lat_m, lon_m, 10_000.0, ve, vn, 0.0, sh, 15.0, svel, 0.5])
     return np.array(rows), np.array(truth)
 
 
