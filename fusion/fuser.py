@@ -32,7 +32,7 @@ Not thread-safe: one owner (the engine). Time is data time throughout.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,11 @@ I64 = npt.NDArray[np.int64]
 B1 = npt.NDArray[np.bool_]
 
 _ADSB: Final = SENSOR_KIND_CODE["adsb"]
+# Report columns a release reads.
+_USED_COLUMNS: Final = (
+    "t", "icao", "track", "mode3a", "callsign", "lat_deg", "lon_deg", "ve_ms", "vn_ms", "vu_ms",
+)  # fmt: skip
+Columns = dict[str, npt.NDArray[Any]]
 _RADAR: Final = SENSOR_KIND_CODE["radar"]
 
 
@@ -184,19 +189,19 @@ class Fuser:
     def _fuse(self, parts: list[_Pending]) -> None:
         cfg = self.cfg
         tr = self.tracks
-        rep = np.concatenate([p.reports for p in parts])
-        kind = np.concatenate([np.full(len(p.reports), p.kind) for p in parts])
-        feeder = np.concatenate([np.full(len(p.reports), p.feeder) for p in parts])
-        sh, sv, svel, svu = (np.concatenate([p.sigmas[k] for p in parts]) for k in range(4))
-        order = np.argsort(rep["t"], kind="stable")
-        rep, kind, feeder, sh, sv, svel, svu = (
-            a[order] for a in (rep, kind, feeder, sh, sv, svel, svu)
-        )
-        n = len(rep)
-        t = np.ascontiguousarray(rep["t"])
-        lat = np.ascontiguousarray(rep["lat_deg"])
-        lon = np.ascontiguousarray(rep["lon_deg"])
-        alt = np.ascontiguousarray(altitude_m(rep))
+        whole = np.concatenate([p.reports for p in parts])
+        order = np.argsort(whole["t"], kind="stable")
+        # Plain columns in time order (reordering the record array itself is slower).
+        rep = {name: whole[name][order] for name in _USED_COLUMNS}
+        rep["alt_m"] = altitude_m(whole)[order]
+        kind = np.concatenate([np.full(len(p.reports), p.kind) for p in parts])[order]
+        feeder = np.concatenate([np.full(len(p.reports), p.feeder) for p in parts])[order]
+        sh, sv, svel, svu = (np.concatenate([p.sigmas[k] for p in parts])[order] for k in range(4))
+        n = order.size
+        t = rep["t"]
+        lat = rep["lat_deg"]
+        lon = rep["lon_deg"]
+        alt = rep["alt_m"]
         icao = rep["icao"].astype(np.int64)
         skey = sensor_keys(feeder, rep["track"].astype(np.int64))
 
@@ -256,8 +261,7 @@ class Fuser:
             offs, grp.astype(np.int64), rows_g.astype(np.int64),
             tr.ref, tr.xh, tr.Ph, tr.xv, tr.Pv, tr.t_state,
             t, lat, lon, alt,
-            np.ascontiguousarray(rep["ve_ms"]), np.ascontiguousarray(rep["vn_ms"]),
-            np.ascontiguousarray(rep["vu_ms"]), sh, sv, svel, svu, max_d2, cfg.q_h, cfg.q_v,
+            rep["ve_ms"], rep["vn_ms"], rep["vu_ms"], sh, sv, svel, svu, max_d2, cfg.q_h, cfg.q_v,
         )  # fmt: skip
         outcome[dup] = -1
         self._account(row, kind, feeder, t, rep, outcome, integ, dup)
@@ -296,7 +300,7 @@ class Fuser:
             tr.merge(anon[due], hit[due])
             self.stats.tracks_merged += int(due.sum())
 
-    def _create(self, idx: I64, rep: ReportArray, t: F64, lat: F64, lon: F64, alt: F64) -> I64:
+    def _create(self, idx: I64, rep: Columns, t: F64, lat: F64, lon: F64, alt: F64) -> I64:
         rows = self.tracks.create(
             t[idx], lat[idx], lon[idx], alt[idx], rep["ve_ms"][idx], rep["vn_ms"][idx]
         )
@@ -341,7 +345,7 @@ class Fuser:
         kind: I64,
         feeder: I64,
         t: F64,
-        rep: ReportArray,
+        rep: Columns,
         outcome: I64,
         integ: B1,
         dup: B1,

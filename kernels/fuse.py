@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
-from kernels.geo import ecef_to_geodetic_1, enu_basis_1, geodetic_to_ecef_1
+from kernels.geo import WGS84_A, WGS84_E2
 from kernels.kalman import gate_1, predict_1, update_1
 
 F64 = npt.NDArray[np.float64]
@@ -49,19 +49,52 @@ BAD = 2  # S not positive definite, or a non-finite position: left out
 REJECTED = 3  # beyond its max_d2 gate: the track is predicted to its time, not updated
 
 
+# Fixed-point steps of the sea-level foot's latitude from a first guess (the old origin's
+# latitude plus north offset / radius, off by (offset / R)^2 ~ 1e-7 rad at 3 km). Each
+# step shrinks the error by about e^2 = 0.0067: three leave < 1e-12 rad (< 0.01 mm) for
+# offsets up to 20 km, where ecef_to_geodetic_1 takes five steps from a cold start.
+_FOOT_STEPS = 3
+# Mean meridian radius, m: only the first guess uses it.
+_R_GUESS = 6_367_000.0
+
+Frame = tuple[float, float, float, float, float, float, float, float, float]
+
+
+@njit(cache=True, inline="always")
+def _frame(lat: float, lon: float) -> Frame:
+    """(x, y, z, ex, ey, ez, nx, ny, nz) at latitude, longitude lat, lon (radians): the
+    sea-level ECEF point (m) and the east and north unit vectors."""
+    slat = math.sin(lat)
+    clat = math.cos(lat)
+    slon = math.sin(lon)
+    clon = math.cos(lon)
+    n = WGS84_A / math.sqrt(1.0 - WGS84_E2 * slat * slat)
+    x = n * clat * clon
+    y = n * clat * slon
+    z = n * (1.0 - WGS84_E2) * slat
+    return x, y, z, -slon, clon, 0.0, -slat * clon, -slat * slon, clat
+
+
 @njit(cache=True)
-def _recentre(ref: F64, xh: F64, Ph: F64) -> None:
+def _recentre(ref: F64, xh: F64, Ph: F64, T1: F64) -> Frame:
     """Move the plane's origin to the track's current (e, n), in place: ref becomes that
     point's sea-level foot, (e, n) becomes (0, 0), and velocity and covariance turn into
-    the new east/north axes."""
-    x0, y0, z0 = geodetic_to_ecef_1(ref[0], ref[1], 0.0)
-    ex0, ey0, ez0, nx0, ny0, nz0, _, _, _ = enu_basis_1(ref[0], ref[1])
+    the new east/north axes. T1: float64[4, 4] scratch. Returns the new origin's frame."""
+    x0, y0, z0, ex0, ey0, ez0, nx0, ny0, nz0 = _frame(math.radians(ref[0]), math.radians(ref[1]))
     e = xh[0]
     n = xh[1]
-    lat, lon, _ = ecef_to_geodetic_1(
-        x0 + e * ex0 + n * nx0, y0 + e * ey0 + n * ny0, z0 + e * ez0 + n * nz0
-    )
-    ex1, ey1, ez1, nx1, ny1, nz1, _, _, _ = enu_basis_1(lat, lon)
+    px = x0 + e * ex0 + n * nx0
+    py = y0 + e * ey0 + n * ny0
+    pz = z0 + e * ez0 + n * nz0
+    p = math.hypot(px, py)
+    lat = math.radians(ref[0]) + n / _R_GUESS
+    for _ in range(_FOOT_STEPS):
+        sl = math.sin(lat)
+        nr = WGS84_A / math.sqrt(1.0 - WGS84_E2 * sl * sl)
+        lat = math.atan2(pz + WGS84_E2 * nr * sl, p)
+    lon = math.atan2(py, px)
+    fr = _frame(lat, lon)
+    ex1, ey1, ez1, nx1, ny1, nz1 = fr[3], fr[4], fr[5], fr[6], fr[7], fr[8]
     # B maps (east0, north0) components to (east1, north1) ones.
     b00 = ex1 * ex0 + ey1 * ey0 + ez1 * ez0
     b01 = ex1 * nx0 + ey1 * ny0 + ez1 * nz0
@@ -74,7 +107,6 @@ def _recentre(ref: F64, xh: F64, Ph: F64) -> None:
     xh[2] = b00 * ve + b01 * vn
     xh[3] = b10 * ve + b11 * vn
     # Ph <- Bd Ph Bd^T with Bd = blockdiag(B, B).
-    T1 = np.empty((4, 4), dtype=np.float64)
     for blk in range(2):
         o = 2 * blk
         for c in range(4):
@@ -90,24 +122,23 @@ def _recentre(ref: F64, xh: F64, Ph: F64) -> None:
             s = 0.5 * (Ph[a, b] + Ph[b, a])
             Ph[a, b] = s
             Ph[b, a] = s
-    ref[0] = lat
-    ref[1] = lon
+    ref[0] = math.degrees(lat)
+    ref[1] = math.degrees(lon)
+    return fr
 
 
 @njit(cache=True)
-def measure_h(ref: F64, lat_deg: float, lon_deg: float, ve: float, vn: float, z: F64) -> None:
-    """A report's horizontal measurement in the plane at ref: z[:2] = (e, n) of its
-    sea-level sub-point (m); z[2:4] = its velocity (m/s, given in its own ENU) in the
-    plane's axes."""
-    x0, y0, z0 = geodetic_to_ecef_1(ref[0], ref[1], 0.0)
-    ex, ey, ez, nx, ny, nz, _, _, _ = enu_basis_1(ref[0], ref[1])
-    x1, y1, z1 = geodetic_to_ecef_1(lat_deg, lon_deg, 0.0)
+def _measure(fr: Frame, lat_deg: float, lon_deg: float, ve: float, vn: float, z: F64) -> None:
+    """A report's horizontal measurement in the plane of frame fr (see _frame): z[:2] =
+    (e, n) of its sea-level sub-point (m); z[2:4] = its velocity (m/s, given in its own
+    ENU) in the plane's axes."""
+    x0, y0, z0, ex, ey, ez, nx, ny, nz = fr
+    x1, y1, z1, rex, rey, rez, rnx, rny, rnz = _frame(math.radians(lat_deg), math.radians(lon_deg))
     dx = x1 - x0
     dy = y1 - y0
     dz = z1 - z0
     z[0] = ex * dx + ey * dy + ez * dz
     z[1] = nx * dx + ny * dy + nz * dz
-    rex, rey, rez, rnx, rny, rnz, _, _, _ = enu_basis_1(lat_deg, lon_deg)
     gx = ve * rex + vn * rnx
     gy = ve * rey + vn * rny
     gz = ve * rez + vn * rnz
@@ -162,55 +193,61 @@ def apply_reports(
     outcome = np.full(m, BAD, dtype=np.int64)
     d2 = np.full(m, np.nan, dtype=np.float64)
     n_groups = groups.shape[0] - 1
-    for g in prange(n_groups):
-        s = slots[g]
+    # Chunks of groups, so that the scratch arrays are allocated once per chunk rather
+    # than once per track (a release holds one report per track, typically).
+    per = 256
+    n_chunks = (n_groups + per - 1) // per
+    for c in prange(n_chunks):
         z = np.empty(4, dtype=np.float64)
         nu = np.empty(4, dtype=np.float64)
         R = np.zeros((4, 4), dtype=np.float64)
         zv = np.empty(2, dtype=np.float64)
         Rv = np.zeros((2, 2), dtype=np.float64)
-        for k in range(groups[g], groups[g + 1]):
-            r = order[k]
-            dt = t[r] - t_state[s]
-            if not dt >= 0.0:
-                outcome[r] = LATE
-                continue
-            if not (math.isfinite(lat_deg[r]) and math.isfinite(lon_deg[r])):
-                continue
-            sh = sigma_h[r]
-            if not sh > 0.0:
-                continue
-            predict_1(xh[s], Ph[s], dt, q_h)
-            predict_1(xv[s], Pv[s], dt, q_v)
-            t_state[s] = t[r]
-            _recentre(ref[s], xh[s], Ph[s])
-            measure_h(ref[s], lat_deg[r], lon_deg[r], ve[r], vn[r], z)
-            R[0, 0] = sh * sh
-            R[1, 1] = sh * sh
-            d2[r] = gate_1(xh[s], Ph[s], z[:2], R[:2, :2])
-            if d2[r] > max_d2[r]:
-                outcome[r] = REJECTED
-                continue
-            sv = sigma_vel[r]
-            if sv > 0.0 and math.isfinite(z[2]) and math.isfinite(z[3]):
-                R[2, 2] = sv * sv
-                R[3, 3] = sv * sv
-                res = update_1(xh[s], Ph[s], z, R, nu)
-            else:
-                res = update_1(xh[s], Ph[s], z[:2], R[:2, :2], nu)
-            if not res < math.inf:
-                continue
-            outcome[r] = APPLIED
-            if math.isfinite(alt_m[r]) and sigma_v[r] > 0.0:
-                zv[0] = alt_m[r]
-                Rv[0, 0] = sigma_v[r] * sigma_v[r]
-                svu = sigma_vu[r]
-                if math.isfinite(vu[r]) and svu > 0.0:
-                    zv[1] = vu[r]
-                    Rv[1, 1] = svu * svu
-                    update_1(xv[s], Pv[s], zv, Rv, nu)
+        work = np.empty((6, 4, 4), dtype=np.float64)
+        for g in range(c * per, min(n_groups, (c + 1) * per)):
+            s = slots[g]
+            for k in range(groups[g], groups[g + 1]):
+                r = order[k]
+                dt = t[r] - t_state[s]
+                if not dt >= 0.0:
+                    outcome[r] = LATE
+                    continue
+                if not (math.isfinite(lat_deg[r]) and math.isfinite(lon_deg[r])):
+                    continue
+                sh = sigma_h[r]
+                if not sh > 0.0:
+                    continue
+                predict_1(xh[s], Ph[s], dt, q_h)
+                predict_1(xv[s], Pv[s], dt, q_v)
+                t_state[s] = t[r]
+                fr = _recentre(ref[s], xh[s], Ph[s], work[5])
+                _measure(fr, lat_deg[r], lon_deg[r], ve[r], vn[r], z)
+                R[0, 0] = sh * sh
+                R[1, 1] = sh * sh
+                d2[r] = gate_1(xh[s], Ph[s], z[:2], R[:2, :2], work)
+                if d2[r] > max_d2[r]:
+                    outcome[r] = REJECTED
+                    continue
+                sv = sigma_vel[r]
+                if sv > 0.0 and math.isfinite(z[2]) and math.isfinite(z[3]):
+                    R[2, 2] = sv * sv
+                    R[3, 3] = sv * sv
+                    res = update_1(xh[s], Ph[s], z, R, nu, work)
                 else:
-                    update_1(xv[s], Pv[s], zv[:1], Rv[:1, :1], nu)
+                    res = update_1(xh[s], Ph[s], z[:2], R[:2, :2], nu, work)
+                if not res < math.inf:
+                    continue
+                outcome[r] = APPLIED
+                if math.isfinite(alt_m[r]) and sigma_v[r] > 0.0:
+                    zv[0] = alt_m[r]
+                    Rv[0, 0] = sigma_v[r] * sigma_v[r]
+                    svu = sigma_vu[r]
+                    if math.isfinite(vu[r]) and svu > 0.0:
+                        zv[1] = vu[r]
+                        Rv[1, 1] = svu * svu
+                        update_1(xv[s], Pv[s], zv, Rv, nu, work)
+                    else:
+                        update_1(xv[s], Pv[s], zv[:1], Rv[:1, :1], nu, work)
     return outcome, d2
 
 
@@ -242,22 +279,31 @@ def states_at(
     ou = np.empty(n, dtype=np.float64)
     sh = np.empty(n, dtype=np.float64)
     sv = np.empty(n, dtype=np.float64)
-    for s in prange(n):
-        r = ref[s].copy()
-        x = xh[s].copy()
-        P = Ph[s].copy()
-        y = xv[s].copy()
-        Q = Pv[s].copy()
-        dt = tc - t_state[s]
-        predict_1(x, P, dt, q_h)
-        predict_1(y, Q, dt, q_v)
-        _recentre(r, x, P)
-        lat[s] = r[0]
-        lon[s] = r[1]
-        alt[s] = y[0]
-        oe[s] = x[2]
-        on[s] = x[3]
-        ou[s] = y[1]
-        sh[s] = math.sqrt(max(0.5 * (P[0, 0] + P[1, 1]), 0.0))
-        sv[s] = math.sqrt(max(Q[0, 0], 0.0))
+    per = 256  # tracks per chunk: scratch allocated once per chunk
+    n_chunks = (n + per - 1) // per
+    for c in prange(n_chunks):
+        T1 = np.empty((4, 4), dtype=np.float64)
+        r = np.empty(2, dtype=np.float64)
+        x = np.empty(4, dtype=np.float64)
+        P = np.empty((4, 4), dtype=np.float64)
+        y = np.empty(2, dtype=np.float64)
+        Q = np.empty((2, 2), dtype=np.float64)
+        for s in range(c * per, min(n, (c + 1) * per)):
+            r[:] = ref[s]
+            x[:] = xh[s]
+            P[:, :] = Ph[s]
+            y[:] = xv[s]
+            Q[:, :] = Pv[s]
+            dt = tc - t_state[s]
+            predict_1(x, P, dt, q_h)
+            predict_1(y, Q, dt, q_v)
+            _recentre(r, x, P, T1)
+            lat[s] = r[0]
+            lon[s] = r[1]
+            alt[s] = y[0]
+            oe[s] = x[2]
+            on[s] = x[3]
+            ou[s] = y[1]
+            sh[s] = math.sqrt(max(0.5 * (P[0, 0] + P[1, 1]), 0.0))
+            sv[s] = math.sqrt(max(Q[0, 0], 0.0))
     return lat, lon, alt, oe, on, ou, sh, sv

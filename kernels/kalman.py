@@ -77,10 +77,12 @@ def predict_1(x: F64, P: F64, dt: float, q: float) -> None:
 
 
 @njit(cache=True)
-def _s_inverse(P: F64, R: F64, k: int, out: F64) -> bool:
+def _s_inverse(P: F64, R: F64, k: int, out: F64, work: F64) -> bool:
     """out[:k, :k] = (H P H^T + R)^-1 by Cholesky; False when S is not positive definite
-    (or holds NaN). H P H^T is the leading k x k block of P, symmetrised."""
-    L = np.zeros((4, 4), dtype=np.float64)
+    (or holds NaN). H P H^T is the leading k x k block of P, symmetrised. work: float64
+    [>= 2, 4, 4] scratch (every entry read is written first)."""
+    L = work[0]
+    Li = work[1]
     for a in range(k):
         for b in range(a + 1):
             s = 0.5 * (P[a, b] + P[b, a]) + 0.5 * (R[a, b] + R[b, a])
@@ -93,7 +95,6 @@ def _s_inverse(P: F64, R: F64, k: int, out: F64) -> bool:
             else:
                 L[a, b] = s / L[b, b]
     # S^-1 = L^-T L^-1: invert L (lower triangular), then multiply.
-    Li = np.zeros((4, 4), dtype=np.float64)
     for a in range(k):
         Li[a, a] = 1.0 / L[a, a]
         for b in range(a):
@@ -112,24 +113,25 @@ def _s_inverse(P: F64, R: F64, k: int, out: F64) -> bool:
 
 
 @njit(cache=True)
-def update_1(x: F64, P: F64, z: F64, R: F64, nu: F64) -> float:
+def update_1(x: F64, P: F64, z: F64, R: F64, nu: F64, work: F64) -> float:
     """One row in place: x float64[2d], P float64[2d, 2d], z float64[k] (the first k
     state components measured), R float64[k, k]. Writes the innovation into nu[:k] and
     returns the squared Mahalanobis distance nu^T S^-1 nu; when S is not positive
-    definite, leaves x and P unchanged and returns inf."""
+    definite, leaves x and P unchanged and returns inf. work: float64[6, 4, 4] scratch
+    (one per loop body, so that an update allocates nothing)."""
     m = x.shape[0]
     k = z.shape[0]
     for a in range(k):
         nu[a] = z[a] - x[a]
-    Si = np.empty((4, 4), dtype=np.float64)
-    if not _s_inverse(P, R, k, Si):
+    Si = work[2]
+    if not _s_inverse(P, R, k, Si, work):
         return math.inf
     d2 = 0.0
     for a in range(k):
         for b in range(k):
             d2 += nu[a] * Si[a, b] * nu[b]
     # K = P H^T S^-1 (m x k); P H^T is the first k columns of P.
-    K = np.zeros((4, 4), dtype=np.float64)
+    K = work[3]
     for a in range(m):
         for b in range(k):
             s = 0.0
@@ -142,12 +144,14 @@ def update_1(x: F64, P: F64, z: F64, R: F64, nu: F64) -> float:
             s += K[a, b] * nu[b]
         x[a] += s
     # Joseph form. I - K H: identity minus K in the first k columns.
-    IKH = np.zeros((4, 4), dtype=np.float64)
+    IKH = work[4]
     for a in range(m):
+        for b in range(m):
+            IKH[a, b] = 0.0
         IKH[a, a] = 1.0
         for b in range(k):
             IKH[a, b] -= K[a, b]
-    T1 = np.zeros((4, 4), dtype=np.float64)
+    T1 = work[5]
     for a in range(m):
         for b in range(m):
             s = 0.0
@@ -168,12 +172,13 @@ def update_1(x: F64, P: F64, z: F64, R: F64, nu: F64) -> float:
 
 
 @njit(cache=True)
-def gate_1(x: F64, P: F64, z: F64, R: F64) -> float:
+def gate_1(x: F64, P: F64, z: F64, R: F64, work: F64) -> float:
     """nu^T S^-1 nu for measurement z float64[k] of state x (k first components), with
-    S = H P H^T + R; inf when S is not positive definite."""
+    S = H P H^T + R; inf when S is not positive definite. work: float64[6, 4, 4] scratch
+    (one per loop body, so that an update allocates nothing)."""
     k = z.shape[0]
-    Si = np.empty((4, 4), dtype=np.float64)
-    if not _s_inverse(P, R, k, Si):
+    Si = work[2]
+    if not _s_inverse(P, R, k, Si, work):
         return math.inf
     d2 = 0.0
     for a in range(k):
@@ -228,7 +233,8 @@ def cv_update(x: F64, P: F64, z: F64, R: F64) -> tuple[F64, F64, F64, F64]:
     nu = np.empty((n, k), dtype=np.float64)
     d2 = np.empty(n, dtype=np.float64)
     for r in prange(n):
-        d2[r] = update_1(xo[r], Po[r], z[r], R[r], nu[r])
+        work = np.empty((6, 4, 4), dtype=np.float64)
+        d2[r] = update_1(xo[r], Po[r], z[r], R[r], nu[r], work)
     return xo, Po, nu, d2
 
 
@@ -249,5 +255,6 @@ def cv_gate(x: F64, P: F64, z: F64, R: F64, rows: I64, meas: I64) -> F64:
         raise ValueError("kalman: rows and meas must have the same length")
     out = np.empty(n_pairs, dtype=np.float64)
     for p in prange(n_pairs):
-        out[p] = gate_1(x[rows[p]], P[rows[p]], z[meas[p]], R[meas[p]])
+        work = np.empty((6, 4, 4), dtype=np.float64)
+        out[p] = gate_1(x[rows[p]], P[rows[p]], z[meas[p]], R[meas[p]], work)
     return out

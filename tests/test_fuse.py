@@ -268,3 +268,34 @@ def test_reports_beyond_their_gate_are_rejected() -> None:
     lat, lon = states_at(42.0, *coast.state(), Q_H, Q_V)[:2]
     assert tr.t[0] == 42.0
     assert abs(tr.ref[0, 0] - lat[0]) < 1e-12 and abs(tr.ref[0, 1] - lon[0]) < 1e-12
+
+
+def test_many_tracks_in_one_call_equal_one_at_a_time() -> None:
+    """700 tracks (several chunks of the parallel loop), three reports each: one call for
+    all equals one call per report, bit for bit, and states_at agrees track by track."""
+    rng = np.random.default_rng(9)
+    n = 700
+    lat0 = rng.uniform(-80.0, 80.0, n)
+    lon0 = rng.uniform(-180.0, 180.0, n)
+    reps: list[F64] = []
+    groups: list[list[int]] = []
+    for k in range(n):
+        r, _ = _flight(float(lat0[k]), float(lon0[k]), float(rng.uniform(0, 360)), 220.0,
+                       np.array([0.0, 1.0, 5.0]), 40.0, 1.0, rng)  # fmt: skip
+        reps.append(r)
+        groups.append([3 * k, 3 * k + 1, 3 * k + 2])
+    rep = np.concatenate(reps)
+    base = Tracks(list(lat0), list(lon0), 0.0)
+    together = base.copy()
+    together.apply(rep, groups, list(range(n)))
+    single = base.copy()
+    for k in range(n):
+        for row in groups[k]:
+            single.apply(rep, [[row]], [k])
+    for f in ("ref", "xh", "Ph", "xv", "Pv", "t"):
+        assert np.array_equal(getattr(together, f), getattr(single, f)), f
+    all_at = states_at(9.0, *together.state(), Q_H, Q_V)
+    for k in (0, 255, 256, 511, 699):
+        ref, xh, Ph, xv, Pv, t = (a[k : k + 1] for a in together.state())
+        one = states_at(9.0, ref, xh, Ph, xv, Pv, t, Q_H, Q_V)
+        assert all(a[k] == b[0] for a, b in zip(all_at, one, strict=True))
