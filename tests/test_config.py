@@ -37,6 +37,11 @@ def test_file_overrides(tmp_path: Path) -> None:
         ("broker = 'http://x'\n", "mqtt://"),
         ("root = 'a/+'\n", "wildcards"),
         ("this is not toml", "not valid TOML"),
+        ("[fusion]\nreorder_window_s = -1\n", "fusion.reorder_window_s"),
+        ("[fusion]\nconfirm_updates = 2.5\n", "whole number"),
+        ("[fusion]\nconfirm_updates = 0\n", "confirm_updates"),
+        ("[fusion]\ngate = 3\n", "unknown keys in \\[fusion\\]"),
+        ("fusion = 3\n", "must be a table"),
     ],
 )
 def test_bad_files_give_clear_errors(tmp_path: Path, text: str, fragment: str) -> None:
@@ -44,6 +49,15 @@ def test_bad_files_give_clear_errors(tmp_path: Path, text: str, fragment: str) -
     p.write_text(text)
     with pytest.raises(ConfigError, match=fragment):
         load_config(p)
+
+
+def test_fusion_table(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text("[fusion]\nreorder_window_s = 2\nconfirm_updates = 4\n")
+    f = load_config(p).fusion
+    assert f.reorder_window_s == 2.0
+    assert f.confirm_updates == 4 and isinstance(f.confirm_updates, int)
+    assert f.gate_d2 == 13.8  # untouched keys keep their defaults
 
 
 def test_missing_file(tmp_path: Path) -> None:
