@@ -16,7 +16,9 @@ The pieces plug together as in Stone Soup, over batches instead of objects:
   inconsistent with it beyond its claimed accuracy (d2 > ``integrity_d2``) is kept out
   and the track flagged ADSB_SUSPECT; any report under a known ICAO address that lands
   far off its track (d2 > ``identity_d2``) is kept out and flagged IDENTITY_CONFLICT:
-  flagged, not merged;
+  flagged, not merged; except that a radar report far off a track no radar has seen
+  lately restarts that track on the radar (flagged ADSB_SUSPECT): a track built on
+  spoofed ADS-B before the aircraft reached radar cover;
 * deleter (:meth:`Fuser.expire`): tracks not updated for a given time (the service's
   ``detection.track_expiry_s``);
 * merger: a track without identity (from a primary radar, say) that stays within the
@@ -59,6 +61,7 @@ _USED_COLUMNS: Final = (
     "t", "icao", "track", "mode3a", "callsign", "lat_deg", "lon_deg", "ve_ms", "vn_ms", "vu_ms",
 )  # fmt: skip
 Columns = dict[str, npt.NDArray[Any]]
+_NONE: Final = np.empty(0, dtype=np.int64)
 _RADAR: Final = SENSOR_KIND_CODE["radar"]
 
 
@@ -76,6 +79,7 @@ class FusionStats:
     tracks_created: int = 0
     tracks_deleted: int = 0
     tracks_merged: int = 0
+    tracks_reseeded: int = 0  # restarted on radar after being built on false ADS-B
 
 
 @dataclass
@@ -264,7 +268,49 @@ class Fuser:
             rep["ve_ms"], rep["vn_ms"], rep["vu_ms"], sh, sv, svel, svu, max_d2, cfg.q_h, cfg.q_v,
         )  # fmt: skip
         outcome[dup] = -1
+        # A radar far off a track that no radar has seen lately: the track was built on
+        # ADS-B alone, and it is the ADS-B that is wrong (an aircraft that entered radar
+        # cover inside a spoofing zone). Start the track again on the radar.
+        wrong = (outcome == REJECTED) & (kind == _RADAR) & ~radar_seen & ~integ
+        reseeded = self._reseed(np.flatnonzero(wrong), row, t, lat, lon, alt, rep, sh, sv,
+                                svel, svu, outcome) if wrong.any() else _NONE  # fmt: skip
         self._account(row, kind, feeder, t, rep, outcome, integ, dup)
+        if reseeded.size:
+            tr.flags[reseeded] = (tr.flags[reseeded] | FLAG_ADSB_SUSPECT) & ~FLAG_IDENTITY_CONFLICT
+            self.stats.tracks_reseeded += int(reseeded.size)
+
+    def _reseed(
+        self,
+        idx: I64,
+        row: I64,
+        t: F64,
+        lat: F64,
+        lon: F64,
+        alt: F64,
+        rep: Columns,
+        sh: F64,
+        sv: F64,
+        svel: F64,
+        svu: F64,
+        outcome: I64,
+    ) -> I64:
+        """Restart the tracks of reports idx from the newest of them per track (their
+        outcome becomes that of the re-application); returns the rows."""
+        tr = self.tracks
+        last = idx[::-1][np.unique(row[idx[::-1]], return_index=True)[1]]
+        rows = row[last]
+        tr.reseed(rows, t[last], lat[last], lon[last], alt[last], rep["ve_ms"][last],
+                  rep["vn_ms"][last])  # fmt: skip
+        k = last.size
+        out, _ = apply_reports(
+            np.arange(k + 1, dtype=np.int64), np.arange(k, dtype=np.int64), rows,
+            tr.ref, tr.xh, tr.Ph, tr.xv, tr.Pv, tr.t_state,
+            t[last], lat[last], lon[last], alt[last], rep["ve_ms"][last], rep["vn_ms"][last],
+            rep["vu_ms"][last], sh[last], sv[last], svel[last], svu[last],
+            np.full(k, np.inf), self.cfg.q_h, self.cfg.q_v,
+        )  # fmt: skip
+        outcome[last] = out
+        return rows
 
     def _merge(self, t: float) -> None:
         """Fold anonymous tracks into the identified tracks they keep matching."""

@@ -141,16 +141,7 @@ class SystemTracks:
         self.confirmed[rows] = False
         self.n_updates[rows] = 0
         self.t_update[rows] = t
-        self.ref[rows, 0] = lat_deg
-        self.ref[rows, 1] = lon_deg
-        self.xh[rows] = 0.0
-        self.xh[rows, 2] = ve
-        self.xh[rows, 3] = vn
-        self.Ph[rows] = np.diag([_PRIOR_POS_VAR, _PRIOR_POS_VAR, _PRIOR_VEL_VAR, _PRIOR_VEL_VAR])
-        self.xv[rows, 0] = np.nan_to_num(alt_m, nan=0.0)
-        self.xv[rows, 1] = 0.0
-        self.Pv[rows] = np.diag([_PRIOR_ALT_VAR, _PRIOR_VRATE_VAR])
-        self.t_state[rows] = t
+        self.reseed(rows, t, lat_deg, lon_deg, alt_m, ve, vn)
         self.icao[rows] = -1
         self.mode3a[rows] = -1
         self.callsign[rows] = b""
@@ -161,6 +152,22 @@ class SystemTracks:
         self.merge_into[rows] = -1
         self.merge_hits[rows] = 0
         return rows
+
+    def reseed(
+        self, rows: I64, t: F64, lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64
+    ) -> None:
+        """Forget the filter state of rows and start again around one report each (the
+        vague prior of :meth:`create`); identities, flags and bindings stay."""
+        self.ref[rows, 0] = lat_deg
+        self.ref[rows, 1] = lon_deg
+        self.xh[rows] = 0.0
+        self.xh[rows, 2] = ve
+        self.xh[rows, 3] = vn
+        self.Ph[rows] = np.diag([_PRIOR_POS_VAR, _PRIOR_POS_VAR, _PRIOR_VEL_VAR, _PRIOR_VEL_VAR])
+        self.xv[rows, 0] = np.nan_to_num(alt_m, nan=0.0)
+        self.xv[rows, 1] = 0.0
+        self.Pv[rows] = np.diag([_PRIOR_ALT_VAR, _PRIOR_VRATE_VAR])
+        self.t_state[rows] = t
 
     def sensor_track(self, row: int, feeder_index: int) -> int:
         """The track number under which a feeder reports this row's aircraft, -1 none."""

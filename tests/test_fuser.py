@@ -278,3 +278,25 @@ def test_anonymous_track_merges_into_the_identified_one_and_only_that() -> None:
     assert bound[0] == row_a
     assert bound[1] != row_a and tr.icao[bound[1]] == -1
     assert error_m(fu, a, T0 + 88.0, int(tr.id[row_a])) < 40.0
+
+
+def test_track_built_on_spoofed_adsb_restarts_on_radar() -> None:
+    """An aircraft enters radar cover inside a spoofing zone: for 40 s only its (false,
+    3 km off) ADS-B is heard and the track is built on it; then a Mode S radar with the
+    same address reports it where it really is. The track restarts on the radar, is
+    flagged ADS-B suspect, and stays on the truth while the spoofing goes on."""
+    rng = np.random.default_rng(9)
+    f = Flight(35.0, 34.0, -200.0, 60.0)
+    t_a = T0 + np.arange(0.0, 120.0, 1.0)
+    t_r = T0 + np.arange(40.2, 120.0, 4.0)
+    spoofed = reports(f, t_a, icao=0x4C0001, rng=rng, offset_m=(3000.0, 0.0))
+    radar = reports(f, t_r, icao=0x4C0001, track=3, sigma_h=150.0, sigma_vel=5.0, rng=rng)
+    fu = Fuser()
+    run(fu, [(spoofed, "adsb", 0), (radar, "radar", 1)], T0 + 119.0)
+    assert len(fu.tracks) == 1
+    assert fu.stats.tracks_reseeded == 1
+    row = fu.tracks.rows()[0]
+    assert fu.tracks.flags[row] & FLAG_ADSB_SUSPECT
+    assert not fu.tracks.flags[row] & FLAG_IDENTITY_CONFLICT
+    assert error_m(fu, f, T0 + 119.0, 1) < 150.0
+    assert fu.stats.integrity_rejected > 60
