@@ -247,7 +247,9 @@ class Fuser:
             tr.by_sensor.set(skey[with_trk], row[with_trk])
 
         # One ADS-B broadcast heard twice: the same aircraft and time from ADS-B again.
-        dup = self._duplicates(row, kind, t)
+        # Reports by track, time order inside (t is sorted and the sort is stable).
+        by_track = np.argsort(row, kind="stable")
+        dup = self._duplicates(row, kind, t, by_track)
 
         # Gates.
         conf = tr.confirmed[row] & known
@@ -257,9 +259,10 @@ class Fuser:
         integ = (kind == _ADSB) & radar_seen & conf
         max_d2[integ] = cfg.integrity_d2
 
-        use = np.flatnonzero(~dup)
-        grp = use[np.argsort(row[use], kind="stable")]  # by track, time order inside
-        rows_g, starts = np.unique(row[grp], return_index=True)
+        grp = by_track[~dup[by_track]]
+        rg = row[grp]
+        starts = np.flatnonzero(np.r_[True, rg[1:] != rg[:-1]]) if rg.size else _NONE
+        rows_g = rg[starts]
         offs = np.append(starts, grp.size).astype(np.int64)
         outcome, _ = apply_reports(
             offs, grp.astype(np.int64), rows_g.astype(np.int64),
@@ -372,15 +375,17 @@ class Fuser:
         )  # fmt: skip
         return np.where(j >= 0, cand[np.maximum(j, 0)], -1)
 
-    def _duplicates(self, row: I64, kind: I64, t: F64) -> B1:
+    def _duplicates(self, row: I64, kind: I64, t: F64, by_track: I64) -> B1:
         """ADS-B reports of a track at a time no later than one already applied or earlier
-        in this release (the same broadcast through another receiver)."""
+        in this release (the same broadcast through another receiver). by_track: report
+        indices ordered by (track row, time)."""
         dup = np.zeros(row.size, dtype=np.bool_)
-        a = np.flatnonzero(kind == _ADSB)
-        if a.size == 0:
+        is_adsb = kind == _ADSB
+        if not is_adsb.any():
             return dup
+        a = np.flatnonzero(is_adsb)
         dup[a] = t[a] <= self.tracks.seen[row[a], _ADSB]
-        o = a[np.lexsort((t[a], row[a]))]
+        o = by_track[is_adsb[by_track]]
         same = (row[o][1:] == row[o][:-1]) & (t[o][1:] <= t[o][:-1])
         dup[o[1:][same]] = True
         return dup
