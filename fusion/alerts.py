@@ -7,7 +7,9 @@ identities and the data time it opened, so a replay of the same data gives the s
   closest approach comes inside the look-ahead, or its miss distance moves by more than a
   step (so a steady encounter does not flood the topic).
 - ``end``: the pair stays out of the conflict set for ``alert_end_s`` of data time
-  (reason ``clear``), or one of its tracks expires (reason ``track_lost``).
+  (reason ``clear``), one of its tracks expires (reason ``track_lost``), or fusion folds
+  one track into the other or into a track already in another open alert with the same
+  partner (reason ``merged``); otherwise an alert follows a merged track unchanged.
 
 Python loops here run over conflicts, not tracks: they are few even when tracks are many.
 Not thread-safe: one owner (the detection cycle).
@@ -201,6 +203,23 @@ class AlertManager:
                 del self.open[pair]
                 last = st.last
                 events.append(_ended(last, cycle.t, "track_lost" if lost else "clear"))
+        return events
+
+    def rekey(self, merges: list[tuple[int, int]], t: float) -> list[AlertEvent]:
+        """Move open alerts from merged tracks to the tracks they were folded into
+        (merges: (old id, surviving id)). The alert keeps its id and lifecycle; an alert
+        that would pair a track with itself (one aircraft tracked twice) or duplicate an
+        open alert ends with reason "merged"."""
+        events: list[AlertEvent] = []
+        for old_id, new_id in merges:
+            for pair in [p for p in self.open if old_id in p]:
+                st = self.open.pop(pair)
+                a, b = (new_id if k == old_id else k for k in pair)
+                moved = (min(a, b), max(a, b))
+                if a == b or moved in self.open:
+                    events.append(_ended(st.last, t, "merged"))
+                else:
+                    self.open[moved] = st
         return events
 
     def _changed(self, old: AlertEvent, new: AlertEvent) -> bool:

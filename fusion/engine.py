@@ -126,10 +126,12 @@ class Engine:
         start = time.perf_counter()
         fu = self.fuser
         fu.release(tc)
+        # An alert on a track that was folded into another follows it (same alert id).
+        ended = self.alerts.rekey(fu.take_merges(), tc)
         expired = fu.expire(tc, self.th.track_expiry_s)
         pic = fu.picture(tc)
         result = run_cycle(pic, expired, self.th)
-        events = self.alerts.step(result, fu.tracks, self.feeders)
+        events = ended + self.alerts.step(result, fu.tracks, self.feeders)
         self._tracks_msg = encode_tracks(pic, fu.tracks, self.config.service)
         c = self.counters
         c.cycles += 1

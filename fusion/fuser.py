@@ -119,6 +119,7 @@ class Fuser:
         self.horizon = -np.inf  # data time up to which reports have been released
         self._pending: list[_Pending] = []
         self._n_pending = 0
+        self._merged: list[tuple[int, int]] = []
 
     def add(self, reports: ReportArray, kind: str, feeder_index: int) -> None:
         """Queue validated reports of one feeder for release in time order."""
@@ -144,6 +145,11 @@ class Fuser:
         if not self._pending:
             return None
         return float(min(p.reports["t"].min() for p in self._pending))
+
+    def take_merges(self) -> list[tuple[int, int]]:
+        """(merged track id, surviving track id) of the merges since the last call."""
+        out, self._merged = self._merged, []
+        return out
 
     def release(self, t_release: float) -> None:
         """Fuse every queued report with time <= t_release, in time order."""
@@ -346,7 +352,9 @@ class Fuser:
         tr.merge_into[anon] = hit
         due = tr.merge_hits[anon] >= cfg.merge_releases
         if due.any():
-            tr.merge(anon[due], hit[due])
+            src, dst = anon[due], hit[due]
+            self._merged += list(zip(tr.id[src].tolist(), tr.id[dst].tolist(), strict=True))
+            tr.merge(src, dst)
             self.stats.tracks_merged += int(due.sum())
 
     def _create(self, idx: I64, rep: Columns, t: F64, lat: F64, lon: F64, alt: F64) -> I64:

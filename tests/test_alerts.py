@@ -139,3 +139,17 @@ def test_identity_of_an_anonymous_radar_track() -> None:
         "radar",
     )
     assert who.label() == "T1"
+
+
+def test_alert_follows_a_merged_track_and_self_pairs_end() -> None:
+    tab, mgr, feeders = _table(), _manager(), ["adsb-1"]
+    first = mgr.step(_cycle(tab, T0, [_approach(0)]), tab, feeders)
+    aid = first[0].alert_id
+    assert set(mgr.open) == {(1, 2)}
+    # Track 2 was folded into track 7: the open alert moves, same id, no event.
+    assert mgr.rekey([(2, 7)], T0 + 1) == []
+    assert set(mgr.open) == {(1, 7)} and mgr.open[(1, 7)].alert_id == aid
+    # Track 7 folded into track 1: the pair is one aircraft twice; the alert ends.
+    ended = mgr.rekey([(7, 1)], T0 + 2)
+    assert [(e.event, e.reason, e.alert_id) for e in ended] == [("end", "merged", aid)]
+    assert not mgr.open

@@ -277,6 +277,10 @@ def test_anonymous_track_merges_into_the_identified_one_and_only_that() -> None:
     bound = tr.by_sensor.find(((np.array([0, 0]) + 1) << 32) | np.array([1, 2]))
     assert bound[0] == row_a
     assert bound[1] != row_a and tr.icao[bound[1]] == -1
+    merges = fu.take_merges()
+    assert len(merges) == 1 and merges[0][1] == tr.id[row_a]
+    assert merges[0][0] not in tr.id[tr.rows()].tolist()
+    assert fu.take_merges() == []
     assert error_m(fu, a, T0 + 88.0, int(tr.id[row_a])) < 40.0
 
 
