@@ -43,8 +43,8 @@ FUZZ_RUNS ?= 20
 fuzz: setup
 	@for i in $$(seq $(FUZZ_RUNS)); do \
 		HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q \
-			tests/test_cpa.py tests/test_geo.py tests/test_schema.py tests/test_tracks.py \
-			tests/test_screen.py tests/test_broadphase.py || exit 1; \
+			tests/test_cpa.py tests/test_geo.py tests/test_schema.py tests/test_kalman.py \
+			tests/test_fuse.py tests/test_screen.py tests/test_broadphase.py || exit 1; \
 	done
 
 check: setup
