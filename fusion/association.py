@@ -2,8 +2,8 @@
 
 Global nearest neighbour: candidate pairs from a k-d tree over the tracks' predicted
 sub-points (ECEF, within ``radius_m``), a chi-square gate on the normalised distance,
-then one optimal one-to-one assignment of the whole batch
-(``scipy.optimize.linear_sum_assignment``) on the cost d2 + ln|S|, the negative log
+then an optimal one-to-one assignment (``scipy.optimize.linear_sum_assignment``, one per
+connected group of gated pairs, so memory stays linear) on the cost d2 + ln|S|, the negative log
 likelihood up to a constant (without the ln|S| term a vague track would win every tie).
 
 Isotropic accuracies (one sigma per axis for track and report) keep this cheap; the
@@ -17,6 +17,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from kernels.geo import geodetic_to_ecef
@@ -86,13 +88,27 @@ def gnn_assign(
     ri, tj, d2, var = ri[ok], tj[ok], d2[ok], var[ok]
     if ri.size == 0:
         return out
-    # Dense over the reports and tracks that have a gated pair (a small block in practice:
-    # new sensor tracks only; identified reports never come here).
+    # One optimal assignment per connected group of gated pairs: the groups are small
+    # (a few aircraft near each other), and a dense matrix over all of them at once would
+    # be O(reports x tracks) memory (17 GB for a 50k-track radar feed meeting 42k tracks).
     ur, r_pos = np.unique(ri, return_inverse=True)
     ut, t_pos = np.unique(tj, return_inverse=True)
-    cost = np.full((ur.size, ut.size), _NO_PAIR)
-    cost[r_pos, t_pos] = d2 + np.log(var)
-    a, b = linear_sum_assignment(cost)
-    real = cost[a, b] < _NO_PAIR
-    out[ur[a[real]]] = ut[b[real]]
+    cost = d2 + np.log(var)
+    graph = coo_matrix((np.ones(ri.size), (r_pos, ur.size + t_pos)), shape=(ur.size + ut.size,) * 2)
+    _, label = connected_components(graph, directed=False)
+    comp = label[r_pos]
+    order = np.argsort(comp, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, comp[order][1:] != comp[order][:-1], True])
+    single = np.diff(bounds) == 1  # one report, one track: nothing to choose
+    e1 = order[bounds[:-1][single]]
+    out[ur[r_pos[e1]]] = ut[t_pos[e1]]
+    for k in np.flatnonzero(~single):
+        e = order[bounds[k] : bounds[k + 1]]  # the pairs of one group
+        rr, r_loc = np.unique(r_pos[e], return_inverse=True)
+        tt, t_loc = np.unique(t_pos[e], return_inverse=True)
+        block = np.full((rr.size, tt.size), _NO_PAIR)
+        block[r_loc, t_loc] = cost[e]
+        a, b = linear_sum_assignment(block)
+        real = block[a, b] < _NO_PAIR
+        out[ur[rr[a[real]]]] = ut[tt[b[real]]]
     return out
