@@ -15,7 +15,9 @@ The pieces plug together as in Stone Soup, over batches instead of objects:
 * integrity: on a track that a radar updated within ``radar_support_s``, an ADS-B report
   inconsistent with it beyond its claimed accuracy (d2 > ``integrity_d2``) is kept out
   and the track flagged ADSB_SUSPECT; any report under a known ICAO address that lands
-  far off its track (d2 > ``identity_d2``) is kept out and flagged IDENTITY_CONFLICT:
+  far off its track (d2 > ``identity_d2``) is kept out and flagged IDENTITY_CONFLICT
+  (a report of a bound sensor track that far off is kept out and the binding dropped, so
+  that its next report is associated afresh):
   flagged, not merged; except that a radar report far off a track no radar has seen
   lately restarts that track on the radar (flagged ADSB_SUSPECT): a track built on
   spoofed ADS-B before the aircraft reached radar cover;
@@ -80,6 +82,7 @@ class FusionStats:
     tracks_deleted: int = 0
     tracks_merged: int = 0
     tracks_reseeded: int = 0  # restarted on radar after being built on false ADS-B
+    sensor_tracks_unbound: int = 0  # sensor tracks that left the system track they were on
 
 
 @dataclass
@@ -262,6 +265,10 @@ class Fuser:
         radar_seen = tr.seen[row, _RADAR] >= t - cfg.radar_support_s
         max_d2 = np.full(n, np.inf)
         max_d2[has_icao & conf] = cfg.identity_d2
+        # A sensor track bound earlier must stay on its system track too: a radar that
+        # renumbers may have been associated with the wrong aircraft, or reuse a number.
+        was_bound = bound & known
+        max_d2[was_bound & conf] = cfg.identity_d2
         integ = (kind == _ADSB) & radar_seen & conf
         max_d2[integ] = cfg.integrity_d2
 
@@ -280,10 +287,16 @@ class Fuser:
         # A radar far off a track that no radar has seen lately: the track was built on
         # ADS-B alone, and it is the ADS-B that is wrong (an aircraft that entered radar
         # cover inside a spoofing zone). Start the track again on the radar.
-        wrong = (outcome == REJECTED) & (kind == _RADAR) & ~radar_seen & ~integ
+        wrong = (outcome == REJECTED) & (kind == _RADAR) & ~radar_seen & ~integ & has_icao
         reseeded = self._reseed(np.flatnonzero(wrong), row, t, lat, lon, alt, rep, sh, sv,
                                 svel, svu, outcome) if wrong.any() else _NONE  # fmt: skip
-        self._account(row, kind, feeder, t, rep, outcome, integ, dup)
+        self._account(row, kind, feeder, t, rep, outcome, integ, dup, has_icao)
+        # A bound sensor track that left its system track is unbound: its next report is
+        # associated afresh (by position, or a new track).
+        off = (outcome == REJECTED) & was_bound
+        if off.any():
+            tr.by_sensor.drop_keys(np.unique(skey[off]))
+            self.stats.sensor_tracks_unbound += int(np.unique(skey[off]).size)
         if reseeded.size:
             tr.flags[reseeded] = (tr.flags[reseeded] | FLAG_ADSB_SUSPECT) & ~FLAG_IDENTITY_CONFLICT
             self.stats.tracks_reseeded += int(reseeded.size)
@@ -408,6 +421,7 @@ class Fuser:
         outcome: I64,
         integ: B1,
         dup: B1,
+        has_icao: B1,
     ) -> None:
         tr = self.tracks
         st = self.stats
@@ -420,7 +434,8 @@ class Fuser:
         st.identity_rejected += int((rej & ~integ).sum())
         st.bad += int((outcome == BAD).sum())
         np.bitwise_or.at(tr.flags, row[rej & integ], FLAG_ADSB_SUSPECT)
-        np.bitwise_or.at(tr.flags, row[rej & ~integ], FLAG_IDENTITY_CONFLICT)
+        # Only a report that names an address can conflict with one.
+        np.bitwise_or.at(tr.flags, row[rej & ~integ & has_icao], FLAG_IDENTITY_CONFLICT)
         # An ADS-B report that passed the radar check clears the suspicion.
         cleared = ok & integ
         tr.flags[row[cleared]] &= ~FLAG_ADSB_SUSPECT

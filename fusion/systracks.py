@@ -71,6 +71,10 @@ class _Index:
         order = np.argsort(all_k, kind="stable")
         self.keys, self.rows = all_k[order], all_r[order]
 
+    def drop_keys(self, keys: I64) -> None:
+        keep = ~np.isin(self.keys, keys)
+        self.keys, self.rows = self.keys[keep], self.rows[keep]
+
     def drop_rows(self, rows: I64) -> None:
         keep = ~np.isin(self.rows, rows)
         self.keys, self.rows = self.keys[keep], self.rows[keep]

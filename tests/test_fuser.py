@@ -304,3 +304,27 @@ def test_track_built_on_spoofed_adsb_restarts_on_radar() -> None:
     assert not fu.tracks.flags[row] & FLAG_IDENTITY_CONFLICT
     assert error_m(fu, f, T0 + 119.0, 1) < 150.0
     assert fu.stats.integrity_rejected > 60
+
+
+def test_reused_radar_track_number_does_not_drag_the_track() -> None:
+    """A primary radar reports aircraft A as track 5 for 40 s, then reuses number 5 for
+    aircraft B 30 km away. A's track is not dragged (the report is kept out and the
+    binding dropped); B gets a track of its own."""
+    rng = np.random.default_rng(10)
+    a = Flight(47.0, 11.0, 200.0, 0.0)
+    b = Flight(47.27, 11.0, -150.0, 100.0)
+    t1 = T0 + np.arange(0.0, 40.0, 4.0)
+    t2 = T0 + np.arange(40.0, 80.0, 4.0)
+    feeds = [
+        (reports(a, t1, track=5, sigma_h=150.0, sigma_vel=5.0, rng=rng), "radar", 0),
+        (reports(b, t2, track=5, sigma_h=150.0, sigma_vel=5.0, rng=rng), "radar", 0),
+    ]
+    fu = Fuser()
+    run(fu, feeds, T0 + 79.0)
+    assert fu.stats.sensor_tracks_unbound == 1
+    ids = fu.tracks.id[fu.tracks.rows()].tolist()
+    assert ids == [1, 2]
+    # A's track was last updated at 36 s and coasts: at 40 s it is where A is, not dragged
+    # 30 km towards B.
+    assert error_m(fu, a, T0 + 40.0, 1) < 300.0
+    assert error_m(fu, b, T0 + 79.0, 2) < 200.0
