@@ -11,6 +11,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.cpa",
         "full conflict screening of synthetic traffic (1k-1M aircraft) vs all-pairs baselines",
     ),
+    "fusion": (
+        "bench.fusion",
+        "multi-sensor fusion: RMSE/GOSPA vs each sensor, identity swaps, reports/s",
+    ),
 }
 
 
