@@ -24,10 +24,9 @@ The pieces plug together as in Stone Soup, over batches instead of objects:
 * deleter (:meth:`Fuser.expire`): tracks not updated for a given time (the service's
   ``detection.track_expiry_s``);
 * merger: a track without identity (from a primary radar, say) that stays within the
-  association gate of an identified track (or, failing one, of an older track without
-  identity), at a consistent velocity, for ``merge_releases`` releases in a row is folded
-  into it (one aircraft seen first by a sensor without identity, or two sensors starting
-  tracks in the same release).
+  association gate of an identified track, at a consistent velocity, for
+  ``merge_releases`` releases in a row is folded into it (one aircraft seen first by a
+  sensor without identity, or two sensors starting tracks in the same release).
 
 Duplicates (one ADS-B broadcast heard by two receivers) are applied once.
 
@@ -41,7 +40,6 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.spatial import cKDTree
 
 from fusion.accuracy import report_sigmas
 from fusion.association import gnn_assign
@@ -54,7 +52,6 @@ from fusion.systracks import (
     sensor_keys,
 )
 from kernels.fuse import APPLIED, BAD, LATE, REJECTED, apply_reports, states_at
-from kernels.geo import geodetic_to_ecef
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -347,11 +344,11 @@ class Fuser:
         if anon.size == 0:
             return
         hit = np.full(anon.size, -1, dtype=np.int64)
-        a = states_at(
-            t, tr.ref[anon], tr.xh[anon], tr.Ph[anon], tr.xv[anon], tr.Pv[anon],
-            tr.t_state[anon], cfg.q_h, cfg.q_v,
-        )  # fmt: skip
         if ident.size:
+            a = states_at(
+                t, tr.ref[anon], tr.xh[anon], tr.Ph[anon], tr.xv[anon], tr.Pv[anon],
+                tr.t_state[anon], cfg.q_h, cfg.q_v,
+            )  # fmt: skip
             b = states_at(
                 t, tr.ref[ident], tr.xh[ident], tr.Ph[ident], tr.xv[ident], tr.Pv[ident],
                 tr.t_state[ident], cfg.q_h, cfg.q_v,
@@ -363,48 +360,15 @@ class Fuser:
             jj = np.maximum(j, 0)
             same_v = np.hypot(a[3] - b[3][jj], a[4] - b[4][jj]) < cfg.merge_speed_ms
             hit = np.where((j >= 0) & same_v, ident[jj], -1)
-        if anon.size > 1 and (hit < 0).any():
-            hit = self._older_twin(anon, a, hit)
         again = (hit >= 0) & (hit == tr.merge_into[anon])
         tr.merge_hits[anon] = np.where(again, tr.merge_hits[anon] + 1, (hit >= 0).astype(int))
         tr.merge_into[anon] = hit
         due = tr.merge_hits[anon] >= cfg.merge_releases
-        # A track that another one folds into now waits a release before folding itself
-        # (no chains within one release).
-        due &= ~np.isin(anon, hit[due])
         if due.any():
             src, dst = anon[due], hit[due]
             self._merged += list(zip(tr.id[src].tolist(), tr.id[dst].tolist(), strict=True))
             tr.merge(src, dst)
             self.stats.tracks_merged += int(due.sum())
-
-    def _older_twin(self, anon: I64, a: tuple[F64, ...], hit: I64) -> I64:
-        """For anonymous tracks without an identified match: the older anonymous track
-        (lower id) within the association gate at a similar velocity, if any (two radars
-        starting tracks on one aircraft in the same release, or a renumbered radar track
-        whose first report was an outlier). a: states_at of anon."""
-        tr = self.tracks
-        cfg = self.cfg
-        p = geodetic_to_ecef(a[0], a[1], np.zeros(anon.size))
-        pairs = cKDTree(p).query_pairs(r=cfg.assoc_radius_m, output_type="ndarray")
-        if pairs.size == 0:
-            return hit
-        i, j = pairs[:, 0], pairs[:, 1]
-        newer = np.where(tr.id[anon[i]] > tr.id[anon[j]], i, j)
-        older = i + j - newer
-        d = p[newer] - p[older]
-        d2 = np.einsum("ij,ij->i", d, d) / (a[6][newer] ** 2 + a[6][older] ** 2)
-        dv = np.hypot(a[3][newer] - a[3][older], a[4][newer] - a[4][older])
-        ok = (d2 <= cfg.gate_d2) & (dv < cfg.merge_speed_ms) & (hit[newer] < 0)
-        newer, older, d2 = newer[ok], older[ok], d2[ok]
-        if newer.size == 0:
-            return hit
-        order = np.lexsort((d2, newer))  # the closest older twin of each
-        first = np.r_[True, newer[order][1:] != newer[order][:-1]]
-        pick = order[first]
-        out = hit.copy()
-        out[newer[pick]] = anon[older[pick]]
-        return out
 
     def _create(self, idx: I64, rep: Columns, t: F64, lat: F64, lon: F64, alt: F64) -> I64:
         rows = self.tracks.create(

@@ -328,28 +328,3 @@ def test_reused_radar_track_number_does_not_drag_the_track() -> None:
     # 30 km towards B.
     assert error_m(fu, a, T0 + 40.0, 1) < 300.0
     assert error_m(fu, b, T0 + 79.0, 2) < 200.0
-
-
-def test_two_anonymous_tracks_of_one_aircraft_merge_and_two_aircraft_do_not() -> None:
-    """Two primary radars start tracks on the same aircraft in the same release (two
-    anonymous tracks of one aircraft: a conflict alert against itself in waiting); they
-    merge into the older one. A second aircraft 6 km away on another heading stays."""
-    rng = np.random.default_rng(11)
-    a = Flight(44.0, 5.0, 180.0, 0.0)
-    b = Flight(44.05, 5.0, 0.0, 180.0)
-    t = T0 + np.arange(0.0, 60.0, 4.0)
-    feeds = [
-        (reports(a, t, track=1, sigma_h=150.0, sigma_vel=5.0, rng=rng), "radar", 0),
-        (reports(a, t, track=8, sigma_h=150.0, sigma_vel=5.0, rng=rng), "radar", 1),
-        (reports(b, t, track=2, sigma_h=150.0, sigma_vel=5.0, rng=rng), "radar", 0),
-    ]
-    fu = Fuser()
-    run(fu, feeds, T0 + 59.0)
-    tr = fu.tracks
-    assert len(tr) == 2
-    assert fu.stats.tracks_merged == 1
-    keys = ((np.array([0, 1, 0]) + 1) << 32) | np.array([1, 8, 2])
-    rows = tr.by_sensor.find(keys)
-    assert rows[0] == rows[1] != rows[2]
-    assert tr.id[rows[0]] < tr.id[rows[2]] or tr.id[rows[0]] == 1
-    assert error_m(fu, a, T0 + 58.0, int(tr.id[rows[0]])) < 150.0
