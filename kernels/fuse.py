@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
-from kernels.geo import WGS84_A, WGS84_E2
+from kernels.geo import WGS84_A, WGS84_E2, Frame, subpoint_frame_1
 from kernels.kalman import gate_1, predict_1, update_1
 
 F64 = npt.NDArray[np.float64]
@@ -57,43 +57,27 @@ _FOOT_STEPS = 3
 # Mean meridian radius, m: only the first guess uses it.
 _R_GUESS = 6_367_000.0
 
-Frame = tuple[float, float, float, float, float, float, float, float, float]
-
-
-@njit(cache=True, inline="always")
-def _frame(lat: float, lon: float) -> Frame:
-    """(x, y, z, ex, ey, ez, nx, ny, nz) at latitude, longitude lat, lon (radians): the
-    sea-level ECEF point (m) and the east and north unit vectors."""
-    slat = math.sin(lat)
-    clat = math.cos(lat)
-    slon = math.sin(lon)
-    clon = math.cos(lon)
-    n = WGS84_A / math.sqrt(1.0 - WGS84_E2 * slat * slat)
-    x = n * clat * clon
-    y = n * clat * slon
-    z = n * (1.0 - WGS84_E2) * slat
-    return x, y, z, -slon, clon, 0.0, -slat * clon, -slat * slon, clat
-
 
 @njit(cache=True)
 def _recentre(ref: F64, xh: F64, Ph: F64, T1: F64) -> Frame:
     """Move the plane's origin to the track's current (e, n), in place: ref becomes that
     point's sea-level foot, (e, n) becomes (0, 0), and velocity and covariance turn into
     the new east/north axes. T1: float64[4, 4] scratch. Returns the new origin's frame."""
-    x0, y0, z0, ex0, ey0, ez0, nx0, ny0, nz0 = _frame(math.radians(ref[0]), math.radians(ref[1]))
+    lat0 = math.radians(ref[0])
+    x0, y0, z0, ex0, ey0, ez0, nx0, ny0, nz0 = subpoint_frame_1(lat0, math.radians(ref[1]))
     e = xh[0]
     n = xh[1]
     px = x0 + e * ex0 + n * nx0
     py = y0 + e * ey0 + n * ny0
     pz = z0 + e * ez0 + n * nz0
     p = math.hypot(px, py)
-    lat = math.radians(ref[0]) + n / _R_GUESS
+    lat = lat0 + n / _R_GUESS
     for _ in range(_FOOT_STEPS):
         sl = math.sin(lat)
         nr = WGS84_A / math.sqrt(1.0 - WGS84_E2 * sl * sl)
         lat = math.atan2(pz + WGS84_E2 * nr * sl, p)
     lon = math.atan2(py, px)
-    fr = _frame(lat, lon)
+    fr = subpoint_frame_1(lat, lon)
     ex1, ey1, ez1, nx1, ny1, nz1 = fr[3], fr[4], fr[5], fr[6], fr[7], fr[8]
     # B maps (east0, north0) components to (east1, north1) ones.
     b00 = ex1 * ex0 + ey1 * ey0 + ez1 * ez0
@@ -129,11 +113,12 @@ def _recentre(ref: F64, xh: F64, Ph: F64, T1: F64) -> Frame:
 
 @njit(cache=True)
 def _measure(fr: Frame, lat_deg: float, lon_deg: float, ve: float, vn: float, z: F64) -> None:
-    """A report's horizontal measurement in the plane of frame fr (see _frame): z[:2] =
-    (e, n) of its sea-level sub-point (m); z[2:4] = its velocity (m/s, given in its own
-    ENU) in the plane's axes."""
+    """A report's horizontal measurement in the plane of frame fr (from
+    kernels.geo.subpoint_frame_1): z[:2] = (e, n) of its sea-level sub-point (m); z[2:4] =
+    its velocity (m/s, given in its own ENU) in the plane's axes."""
     x0, y0, z0, ex, ey, ez, nx, ny, nz = fr
-    x1, y1, z1, rex, rey, rez, rnx, rny, rnz = _frame(math.radians(lat_deg), math.radians(lon_deg))
+    lat = math.radians(lat_deg)
+    x1, y1, z1, rex, rey, rez, rnx, rny, rnz = subpoint_frame_1(lat, math.radians(lon_deg))
     dx = x1 - x0
     dy = y1 - y0
     dz = z1 - z0

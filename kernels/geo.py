@@ -77,6 +77,25 @@ def enu_basis_1(
     return (-slon, clon, 0.0, -slat * clon, -slat * slon, clat, clat * clon, clat * slon, slat)
 
 
+Frame = tuple[float, float, float, float, float, float, float, float, float]
+
+
+@njit(cache=True, inline="always")
+def subpoint_frame_1(lat: float, lon: float) -> Frame:
+    """(x, y, z, ex, ey, ez, nx, ny, nz) at latitude, longitude lat, lon (radians): the
+    sea-level ECEF point (m) and the east and north unit vectors, from one set of sines
+    (geodetic_to_ecef_1 and enu_basis_1 together, for loops that need both)."""
+    slat = math.sin(lat)
+    clat = math.cos(lat)
+    slon = math.sin(lon)
+    clon = math.cos(lon)
+    n = WGS84_A / math.sqrt(1.0 - WGS84_E2 * slat * slat)
+    x = n * clat * clon
+    y = n * clat * slon
+    z = n * (1.0 - WGS84_E2) * slat
+    return x, y, z, -slon, clon, 0.0, -slat * clon, -slat * slon, clat
+
+
 @njit(cache=True)
 def geodetic_to_ecef(lat_deg: F64, lon_deg: F64, h_m: F64) -> F64:
     """Geodetic to ECEF. lat_deg, lon_deg: float64[N] degrees; h_m: float64[N] metres
