@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,11 +39,20 @@ def _add_broker(p: argparse.ArgumentParser, default: str | None = "mqtt://127.0.
     p.add_argument(
         "--root", default=None, help="topic root prefix (default: 'airspace', or the config file's)"
     )
+    _add_log_level(p)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _add_log_level(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--log-level",
         default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log verbosity on stderr (default: WARNING)",
+        type=str.upper,  # --log-level debug works too
+        choices=LOG_LEVELS,
+        help="log verbosity on stderr: DEBUG, INFO (every alert event), WARNING (dead "
+        "letters, broker trouble) or ERROR (default: WARNING)",
     )
 
 
@@ -76,6 +86,16 @@ def _add_scenario(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError("port must be 0..65535")
+    return v
+
+
 def _speed(text: str) -> float:
     v = float(text)
     if not v >= 0:
@@ -103,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_broker(run, default=None)
     run.add_argument("--config", metavar="FILE", help="TOML configuration (see docs/operations.md)")
     run.add_argument("--service", default=None, help="service name in the status topic")
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics; 0 turns it off "
+        "(default: the config file's [metrics] port, else 0)",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default=None,
+        metavar="HOST",
+        help="address the metrics endpoint listens on, 0.0.0.0 for every interface "
+        "(default: the config file's [metrics] host, else 127.0.0.1)",
+    )
 
     sim = sub.add_parser(
         "simulate",
@@ -165,9 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stops all of them.",
         epilog=EPILOG,
     )
-    demo.add_argument(
-        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    _add_log_level(demo)
     demo.add_argument("--json", action="store_true", help="print alerts as JSON lines")
     demo.add_argument(
         "--once",
@@ -220,6 +253,13 @@ def _service_config(args: argparse.Namespace) -> ServiceConfig:
         changes["service"] = args.service
     if changes:
         cfg = ServiceConfig(**{**cfg.__dict__, **changes})
+    metrics: dict[str, Any] = {}
+    if args.metrics_port is not None:
+        metrics["port"] = args.metrics_port
+    if args.metrics_host is not None:
+        metrics["host"] = args.metrics_host
+    if metrics:
+        cfg = replace(cfg, metrics=replace(cfg.metrics, **metrics))
     return cfg
 
 
@@ -228,7 +268,12 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
     cfg = _service_config(args)
     addr = cfg.broker_address
-    print(f"fusion: service {cfg.service} on {addr.url()} root {cfg.root!r}", file=sys.stderr)
+    m = cfg.metrics
+    metrics = f"; metrics on http://{m.host}:{m.port}/metrics" if m.port else ""
+    print(
+        f"fusion: service {cfg.service} on {addr.url()} root {cfg.root!r}{metrics}",
+        file=sys.stderr,
+    )
     await Service(cfg, aiomqtt_factory(addr.host, addr.port)).run(stop)
     return 0
 

@@ -18,6 +18,10 @@ Example file (every key optional)::
     [fusion]
     reorder_window_s = 1.0
     confirm_updates = 3
+
+    [metrics]
+    host = "127.0.0.1"
+    port = 9791   # 0 (the default): no metrics endpoint
 """
 
 from __future__ import annotations
@@ -112,6 +116,27 @@ class FusionConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """The Prometheus endpoint (fusion.metrics): ``http://{host}:{port}/metrics``.
+
+    ``port`` 0 turns it off, the default: a service should not open a listening port
+    nobody asked for, and two services on one machine would fight over a fixed one.
+    ``host`` defaults to the loopback interface; set it to ``0.0.0.0`` (or one address)
+    for a Prometheus on another machine.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host:
+            raise ConfigError(f"metrics.host must be a non-empty string, got {self.host!r}")
+        port = self.port
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ConfigError(f"metrics.port must be a whole number 0..65535, got {port!r}")
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """Detection parameters in SI: metres, seconds, m/s."""
 
@@ -134,6 +159,7 @@ class ServiceConfig:
     service: str = "fusion"
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def __post_init__(self) -> None:
         BrokerAddress.parse(self.broker)
@@ -208,11 +234,31 @@ def config_from_dict(data: dict[str, Any], source: str = "configuration") -> Ser
             raise ConfigError(f"{source}: fusion.{k} must be a whole number")
         fusion_vals[k] = int(fusion_vals[k])
     fusion = FusionConfig(**fusion_vals)  # type: ignore[arg-type]
-    top_values = {k: v for k, v in data.items() if k not in ("detection", "fusion")}
+    metrics = _metrics_table(data, source)
+    tables = ("detection", "fusion", "metrics")
+    top_values = {k: v for k, v in data.items() if k not in tables}
     for k, v in top_values.items():
         if not isinstance(v, str):
             raise ConfigError(f"{source}: {k} must be a string, got {v!r}")
-    return ServiceConfig(**top_values, detection=detection, fusion=fusion)
+    return ServiceConfig(**top_values, detection=detection, fusion=fusion, metrics=metrics)
+
+
+def _metrics_table(data: dict[str, Any], source: str) -> MetricsConfig:
+    """Table [metrics]: ``host`` a string, ``port`` a whole number (not the numbers-only
+    tables that ``_table`` reads)."""
+    tab = data.get("metrics", {})
+    if not isinstance(tab, dict):
+        raise ConfigError(f"{source}: [metrics] must be a table")
+    known = {f.name for f in fields(MetricsConfig)}
+    unknown = set(tab) - known
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown keys in [metrics] {sorted(unknown)}; known: {sorted(known)}"
+        )
+    try:
+        return MetricsConfig(**tab)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def _table(data: dict[str, Any], name: str, cls: type, source: str) -> dict[str, float]:

@@ -16,6 +16,7 @@ unit tests drive it directly. Not thread-safe: one owner.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fusion.alerts import AlertEvent, AlertManager
@@ -64,6 +65,10 @@ class Engine:
         self._feeder_index: dict[str, int] = {}
         self.next_cycle: float | None = None
         self._tracks_msg: bytes | None = None
+        # Called after every detection cycle with its duration in seconds of wall time
+        # (perf_counter): the service feeds its metrics' histogram with it. Counters keep
+        # only the last cycle's duration.
+        self.on_cycle: Callable[[float], None] | None = None
 
     def feeder_index(self, feeder: str) -> int:
         idx = self._feeder_index.get(feeder)
@@ -141,5 +146,8 @@ class Engine:
         c.alerts_open = len(self.alerts.open)
         for ev in events:
             c.alert_events[ev.event] += 1
-        c.last_cycle_ms = (time.perf_counter() - start) * 1e3
+        duration_s = time.perf_counter() - start
+        c.last_cycle_ms = duration_s * 1e3
+        if self.on_cycle is not None:
+            self.on_cycle(duration_s)
         return events

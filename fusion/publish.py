@@ -31,6 +31,12 @@ class Outgoing:
     # Items with the same non-empty coalesce key replace each other while unsent (the
     # newest fused picture makes older ones worthless); alerts never coalesce.
     coalesce: str = ""
+    # For an alert event on the events topic: its kind (new/update/end) and the
+    # time.monotonic() at which the service took in the report message whose detection
+    # cycle raised it, so that the publisher can count it and observe the latency once the
+    # broker has it. Empty/None for everything else.
+    alert_event: str = ""
+    t_received: float | None = None
 
 
 class Outbox:
@@ -91,13 +97,20 @@ def encode_deadletter(
     payload: bytes,
     rows: list[int] | None = None,
     reasons: list[str] | None = None,
+    code: str | None = None,
+    codes: list[str] | None = None,
 ) -> bytes:
-    """The rejected message as it came, with why. ``rows``/``reasons``: for a batch whose
-    rows failed one by one, their indices in the batch and one reason each."""
+    """The rejected message as it came, with why. ``code``: the reason code of a message
+    rejected as a whole (``fusion.schema.MESSAGE_REJECT_CODES`` or ``internal_error``).
+    ``rows``/``reasons``/``codes``: for a batch whose rows failed one by one, their indices
+    in the batch, one reason each (every rule failed) and one code each (the first rule
+    failed, ``fusion.schema.ROW_REJECT_CODES``)."""
     msg: dict[str, Any] = {
         "v": PAYLOAD_VERSION,
         "feeder": feeder,
         "reason": reason,
+        "code": code,
+        "codes": codes,
         "t_wall": time.time(),
         "rows": rows,
         "reasons": reasons,

@@ -68,8 +68,50 @@ FT: Final = 0.3048
 ReportArray = npt.NDArray[np.void]
 
 
+# Reason codes: short, stable identifiers of why input was rejected, one per rule. The
+# dead-letter payload carries them next to the human-readable reason, and the metrics count
+# rejections by them (a bounded label set, unlike the reason text, which quotes the input).
+MESSAGE_REJECT_CODES: Final = (
+    "not_msgpack",
+    "not_a_map",
+    "version",
+    "feeder_mismatch",
+    "kind",
+    "type",
+    "batch_n",
+    "batch_cols",
+    "unknown_columns",
+    "missing_columns",
+    "column_type",
+    "column_length",
+    "missing_fields",
+    "field_value",
+)
+ROW_REJECT_CODES: Final = (
+    "time",
+    "lat_range",
+    "lon_range",
+    "no_altitude",
+    "altitude_range",
+    "speed",
+    "vertical_rate",
+    "icao_range",
+    "track_negative",
+    "no_identity",
+    "mode3a_range",
+    "sigma_negative",
+    "nacp_range",
+    "nacv_range",
+)
+
+
 class SchemaError(ValueError):
-    """The message as a whole cannot be read; ``str(err)`` is the reason."""
+    """The message as a whole cannot be read; ``str(err)`` is the reason, ``code`` one of
+    :data:`MESSAGE_REJECT_CODES`."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -77,8 +119,9 @@ class DecodedMessage:
     """A decoded report message.
 
     ``reports`` holds the valid rows (REPORT_DTYPE[n]); ``rejected_rows`` the indices of
-    rows that failed validation in the original message, and ``reasons`` one reason per
-    rejected row.
+    rows that failed validation in the original message, ``reasons`` one reason per
+    rejected row (every rule it failed) and ``codes`` one code per rejected row (the first
+    rule it failed, one of :data:`ROW_REJECT_CODES`).
     """
 
     feeder: str
@@ -87,6 +130,7 @@ class DecodedMessage:
     rejected_rows: npt.NDArray[np.int64]
     reasons: tuple[str, ...]
     n_total: int
+    codes: tuple[str, ...] = ()
 
 
 def empty_reports(n: int) -> ReportArray:
@@ -145,28 +189,33 @@ def decode_message(payload: bytes, topic_feeder: str) -> DecodedMessage:
     try:
         msg = msgpack.unpackb(payload, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types for garbage
-        raise SchemaError(f"not a msgpack message: {type(exc).__name__}: {exc}") from None
+        raise SchemaError(
+            f"not a msgpack message: {type(exc).__name__}: {exc}", "not_msgpack"
+        ) from None
     if not isinstance(msg, dict):
-        raise SchemaError(f"message is a msgpack {type(msg).__name__}, expected a map")
+        raise SchemaError(f"message is a msgpack {type(msg).__name__}, expected a map", "not_a_map")
     version = msg.get("v")
     if version != SCHEMA_VERSION:
-        raise SchemaError(f"unsupported schema version {version!r}; this service reads v1")
+        raise SchemaError(
+            f"unsupported schema version {version!r}; this service reads v1", "version"
+        )
     feeder = msg.get("feeder", topic_feeder)
     if feeder != topic_feeder:
         raise SchemaError(
-            f"feeder {feeder!r} in the payload differs from {topic_feeder!r} in the topic"
+            f"feeder {feeder!r} in the payload differs from {topic_feeder!r} in the topic",
+            "feeder_mismatch",
         )
     kind = msg.get("kind")
     if kind not in SENSOR_KIND_CODE:
-        raise SchemaError(f"sensor kind {kind!r} is not one of {', '.join(SENSOR_KINDS)}")
+        raise SchemaError(f"sensor kind {kind!r} is not one of {', '.join(SENSOR_KINDS)}", "kind")
     mtype = msg.get("type")
     if mtype == "batch":
         reports = _decode_batch(msg)
     elif mtype == "report":
         reports = _decode_single(msg)
     else:
-        raise SchemaError(f"message type {mtype!r} is neither 'report' nor 'batch'")
-    ok, reasons = validate(reports)
+        raise SchemaError(f"message type {mtype!r} is neither 'report' nor 'batch'", "type")
+    ok, reasons, codes = validate(reports)
     bad = np.flatnonzero(~ok)
     return DecodedMessage(
         feeder=topic_feeder,
@@ -175,6 +224,7 @@ def decode_message(payload: bytes, topic_feeder: str) -> DecodedMessage:
         rejected_rows=bad.astype(np.int64),
         reasons=tuple(reasons[i] for i in bad),
         n_total=len(reports),
+        codes=tuple(codes[i] for i in bad),
     )
 
 
@@ -188,28 +238,33 @@ def _all_absent(name: str, col: npt.NDArray[Any]) -> bool:
 def _decode_batch(msg: dict[str, Any]) -> ReportArray:
     n = msg.get("n")
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise SchemaError(f"batch field 'n' must be a non-negative integer, got {n!r}")
+        raise SchemaError(f"batch field 'n' must be a non-negative integer, got {n!r}", "batch_n")
     cols = msg.get("cols")
     if not isinstance(cols, dict):
-        raise SchemaError("batch field 'cols' must be a map of column name to bin")
+        raise SchemaError("batch field 'cols' must be a map of column name to bin", "batch_cols")
     unknown = set(cols) - set(COLUMNS)
     if unknown:
-        raise SchemaError(f"unknown columns: {', '.join(sorted(map(str, unknown)))}")
+        raise SchemaError(
+            f"unknown columns: {', '.join(sorted(map(str, unknown)))}", "unknown_columns"
+        )
     missing = [c for c in REQUIRED if c not in cols]
     if "alt_baro_ft" not in cols and "alt_geo_m" not in cols:
         missing.append("alt_baro_ft or alt_geo_m")
     # An empty batch (a radar sector with nothing in it) is valid whatever columns it has.
     if missing and n > 0:
-        raise SchemaError(f"missing required columns: {', '.join(missing)}")
+        raise SchemaError(f"missing required columns: {', '.join(missing)}", "missing_columns")
     out = empty_reports(n)
     for name, raw in cols.items():
         if not isinstance(raw, bytes):
-            raise SchemaError(f"column {name!r} must be a msgpack bin, got {type(raw).__name__}")
+            raise SchemaError(
+                f"column {name!r} must be a msgpack bin, got {type(raw).__name__}", "column_type"
+            )
         dt = np.dtype(COLUMNS[name])
         if len(raw) != n * dt.itemsize:
             raise SchemaError(
                 f"column {name!r} holds {len(raw)} bytes; n={n} rows of {dt.str} need "
-                f"{n * dt.itemsize}"
+                f"{n * dt.itemsize}",
+                "column_length",
             )
         out[name] = np.frombuffer(raw, dtype=dt)
     return out
@@ -221,7 +276,7 @@ def _decode_single(msg: dict[str, Any]) -> ReportArray:
     if msg.get("alt_baro_ft") is None and msg.get("alt_geo_m") is None:
         missing.append("alt_baro_ft or alt_geo_m")
     if missing:
-        raise SchemaError(f"missing required fields: {', '.join(missing)}")
+        raise SchemaError(f"missing required fields: {', '.join(missing)}", "missing_fields")
     for name in COLUMNS:
         value = msg.get(name)
         if value is None:
@@ -243,62 +298,85 @@ def _decode_single(msg: dict[str, Any]) -> ReportArray:
                     raise ValueError(f"{value} is out of range")
                 out[name] = value
         except ValueError as exc:
-            raise SchemaError(f"field {name!r}: {exc}") from None
+            raise SchemaError(f"field {name!r}: {exc}", "field_value") from None
     return out
 
 
-def validate(reports: ReportArray) -> tuple[npt.NDArray[np.bool_], list[str]]:
-    """Check every row. Returns (ok bool[n], reasons list[str] with '' for good rows).
+def validate(reports: ReportArray) -> tuple[npt.NDArray[np.bool_], list[str], list[str]]:
+    """Check every row. Returns (ok bool[n], reasons, codes): per row the text of every rule
+    it failed and the code of the first one (:data:`ROW_REJECT_CODES`), '' for good rows.
 
     Vectorised: one mask per rule; the reason strings are built only for bad rows.
     """
     n = len(reports)
-    rules: list[tuple[npt.NDArray[np.bool_], str]] = []
+    rules: list[tuple[npt.NDArray[np.bool_], str, str]] = []
     t = reports["t"]
-    rules.append((~np.isfinite(t) | (t <= 0.0), "time 't' is missing or not a positive UTC epoch"))
+    rules.append(
+        (~np.isfinite(t) | (t <= 0.0), "time", "time 't' is missing or not a positive UTC epoch")
+    )
     lat = reports["lat_deg"]
     lon = reports["lon_deg"]
-    rules.append((~(np.abs(lat) <= 90.0), "lat_deg outside -90..90"))
-    rules.append((~(np.abs(lon) <= 180.0), "lon_deg outside -180..180"))
+    rules.append((~(np.abs(lat) <= 90.0), "lat_range", "lat_deg outside -90..90"))
+    rules.append((~(np.abs(lon) <= 180.0), "lon_range", "lon_deg outside -180..180"))
     baro = reports["alt_baro_ft"]
     geo = reports["alt_geo_m"]
     no_alt = np.isnan(baro) & np.isnan(geo)
-    rules.append((no_alt, "no altitude (alt_baro_ft or alt_geo_m)"))
+    rules.append((no_alt, "no_altitude", "no altitude (alt_baro_ft or alt_geo_m)"))
     alt_ft = np.where(np.isnan(baro), geo / FT, baro)
     rules.append(
         (
             ~no_alt & ~((alt_ft >= MIN_ALT_FT) & (alt_ft <= MAX_ALT_FT)),
+            "altitude_range",
             f"altitude outside {MIN_ALT_FT:.0f}..{MAX_ALT_FT:.0f} ft",
         ),
     )
     speed = np.hypot(reports["ve_ms"], reports["vn_ms"])
     rules.append(
-        (~(speed <= MAX_SPEED_MS), f"ground speed missing or above {MAX_SPEED_MS:.0f} m/s")
+        (
+            ~(speed <= MAX_SPEED_MS),
+            "speed",
+            f"ground speed missing or above {MAX_SPEED_MS:.0f} m/s",
+        )
     )
     vu = reports["vu_ms"]
     rules.append(
-        (np.isinf(vu) | (np.abs(vu) > MAX_VRATE_MS), f"vertical rate above {MAX_VRATE_MS:.0f} m/s")
+        (
+            np.isinf(vu) | (np.abs(vu) > MAX_VRATE_MS),
+            "vertical_rate",
+            f"vertical rate above {MAX_VRATE_MS:.0f} m/s",
+        )
     )
     icao = reports["icao"]
-    rules.append(((icao < -1) | (icao > 0xFFFFFF), "icao outside 0..0xFFFFFF"))
+    rules.append(((icao < -1) | (icao > 0xFFFFFF), "icao_range", "icao outside 0..0xFFFFFF"))
     track = reports["track"]
-    rules.append((track < -1, "track number negative"))
-    rules.append(((icao == -1) & (track == -1), "no identity: neither icao nor track number"))
+    rules.append((track < -1, "track_negative", "track number negative"))
+    rules.append(
+        (
+            (icao == -1) & (track == -1),
+            "no_identity",
+            "no identity: neither icao nor track number",
+        )
+    )
     m3a = reports["mode3a"]
-    rules.append(((m3a < -1) | (m3a > 0o7777), "mode3a outside 0000..7777 octal"))
+    rules.append(((m3a < -1) | (m3a > 0o7777), "mode3a_range", "mode3a outside 0000..7777 octal"))
     for name in ("sigma_h_m", "sigma_v_m", "sigma_vel_ms"):
         s = reports[name]
-        rules.append((s < 0.0, f"{name} negative"))
-    rules.append(((reports["nacp"] < -1) | (reports["nacp"] > 11), "nacp outside 0..11"))
-    rules.append(((reports["nacv"] < -1) | (reports["nacv"] > 4), "nacv outside 0..4"))
+        rules.append((s < 0.0, "sigma_negative", f"{name} negative"))
+    nacp = reports["nacp"]
+    nacv = reports["nacv"]
+    rules.append(((nacp < -1) | (nacp > 11), "nacp_range", "nacp outside 0..11"))
+    rules.append(((nacv < -1) | (nacv > 4), "nacv_range", "nacv outside 0..4"))
 
     bad = np.zeros(n, dtype=np.bool_)
-    for mask, _ in rules:
+    for mask, _, _ in rules:
         bad |= mask
     reasons = [""] * n
+    codes = [""] * n
     for i in np.flatnonzero(bad):
-        reasons[i] = "; ".join(reason for mask, reason in rules if mask[i])
-    return ~bad, reasons
+        failed = [(code, reason) for mask, code, reason in rules if mask[i]]
+        reasons[i] = "; ".join(reason for _, reason in failed)
+        codes[i] = failed[0][0]
+    return ~bad, reasons, codes
 
 
 def altitude_m(reports: ReportArray) -> npt.NDArray[np.float64]:

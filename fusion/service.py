@@ -7,6 +7,10 @@ Tasks, all on one event loop:
   picture on ``tracks`` QoS 0, only the newest unsent one kept);
 - status: republishes the retained status with counters every ``status_every_s``.
 
+Metrics (fusion.metrics) live in ``Service.metrics``, a registry of this instance's own;
+with ``config.metrics.port`` set, ``run`` serves them over HTTP on a thread of their own
+from start to stop, reconnections included.
+
 A lost connection is retried with back-off; the track table, open alerts and unsent
 outbox survive it. ``stop`` (SIGINT/SIGTERM in the CLI) drains the outbox, publishes the
 retained status ``offline`` and disconnects; if the process dies instead, the broker
@@ -20,11 +24,13 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from importlib.metadata import PackageNotFoundError, version
 
 from fusion.alerts import AlertEvent
 from fusion.config import ServiceConfig
 from fusion.engine import Engine
+from fusion.metrics import INTERNAL_ERROR, MetricsServer, ServiceMetrics
 from fusion.publish import Outbox, Outgoing, encode_deadletter, encode_status
 from fusion.schema import SchemaError, decode_message
 from fusion.topics import Topics
@@ -55,6 +61,16 @@ class Service:
         self._reconnect_max_s = reconnect_max_s
         self.connected = asyncio.Event()
         self.client_id = f"{config.service}-{socket.gethostname()}-{os.getpid()}"
+        self.metrics = ServiceMetrics(
+            config.service,
+            VERSION,
+            counters=lambda: self.engine.counters,
+            outbox_len=lambda: len(self.outbox),
+            connected=self.connected.is_set,
+        )
+        self.engine.on_cycle = self.metrics.cycle
+        # The HTTP endpoint while ``run`` runs with ``config.metrics.port`` set, else None.
+        self.metrics_endpoint: MetricsServer | None = None
 
     @property
     def status_topic(self) -> str:
@@ -62,6 +78,10 @@ class Service:
 
     def handle(self, msg: Message) -> None:
         """Decode one incoming message and queue what it causes. Never raises on bad input."""
+        # The start of the report-to-alert latency: the payload carries no publish time,
+        # so the service's own receipt (the reader taking the message) is the earliest
+        # moment it knows.
+        t_received = time.monotonic()
         feeder = self.topics.feeder_of(msg.topic)
         if feeder is None:
             log.warning("ignoring message on unexpected topic %s", msg.topic)
@@ -69,9 +89,20 @@ class Service:
         try:
             decoded = decode_message(msg.payload, feeder)
         except SchemaError as exc:
-            self._dead_letter(feeder, str(exc), msg.payload, None, None)
+            self._dead_letter(feeder, str(exc), msg.payload, code=exc.code)
             self.engine.note_rejected(0, whole_message=True)
+            self.metrics.rejected_message(exc.code)
             return
+        self.metrics.received(decoded.kind, decoded.n_total)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "message from feeder=%s kind=%s: %d reports, %d rejected",
+                feeder,
+                decoded.kind,
+                decoded.n_total,
+                decoded.rejected_rows.size,
+                extra={"feeder": feeder},
+            )
         if decoded.rejected_rows.size:
             rows = decoded.rejected_rows.tolist()
             self._dead_letter(
@@ -80,10 +111,12 @@ class Service:
                 msg.payload,
                 rows,
                 list(decoded.reasons),
+                codes=list(decoded.codes),
             )
             self.engine.note_rejected(len(rows), whole_message=False)
+            self.metrics.rejected_reports(decoded.codes)
         for ev in self.engine.ingest(decoded):
-            self._queue_event(ev)
+            self._queue_event(ev, t_received)
         tracks = self.engine.take_tracks()
         if tracks is not None:
             # Only the newest picture matters: an unsent older one is replaced, so a slow
@@ -95,31 +128,51 @@ class Service:
         feeder: str,
         reason: str,
         payload: bytes,
-        rows: list[int] | None,
-        reasons: list[str] | None,
+        rows: list[int] | None = None,
+        reasons: list[str] | None = None,
+        code: str | None = None,
+        codes: list[str] | None = None,
     ) -> None:
-        log.warning("dead letter from feeder=%s: %s", feeder, reason)
+        log.warning(
+            "dead letter from feeder=%s code=%s: %s",
+            feeder,
+            code if code is not None else ",".join(sorted(set(codes or []))),
+            reason,
+            extra={"feeder": feeder},
+        )
         self.outbox.put(
             Outgoing(
                 self.topics.deadletter(feeder),
-                encode_deadletter(feeder, reason, payload, rows, reasons),
+                encode_deadletter(feeder, reason, payload, rows, reasons, code, codes),
                 qos=1,
             )
         )
 
-    def _queue_event(self, ev: AlertEvent) -> None:
+    def _queue_event(self, ev: AlertEvent, t_received: float | None = None) -> None:
         log.info(
-            "alert %s %s severity=%s a=%s b=%s t_los=%+.0fs d_cpa=%.2fNM",
-            ev.event,
+            "alert_id=%s %s severity=%s a=%s(%s) b=%s(%s) t_los=%+.0fs d_cpa=%.2fNM%s",
             ev.alert_id,
+            ev.event,
             ev.severity,
             ev.a.label(),
+            ev.a.feeder,
             ev.b.label(),
+            ev.b.feeder,
             ev.time_to_los_s,
             ev.d_cpa_m / 1852.0,
+            f" reason={ev.reason}" if ev.reason else "",
+            extra={"alert_id": ev.alert_id},
         )
         payload = ev.encode()
-        self.outbox.put(Outgoing(self.topics.alert_events, payload, qos=1))
+        self.outbox.put(
+            Outgoing(
+                self.topics.alert_events,
+                payload,
+                qos=1,
+                alert_event=ev.event,
+                t_received=t_received,
+            )
+        )
         active = self.topics.alert_active(ev.alert_id)
         # An empty retained message deletes the retained state: the alert is over.
         self.outbox.put(Outgoing(active, b"" if ev.event == "end" else payload, 1, retain=True))
@@ -130,11 +183,29 @@ class Service:
         return Outgoing(self.status_topic, payload, qos=1, retain=True)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set, reconnecting when the broker goes away."""
+        """Run until ``stop`` is set, reconnecting when the broker goes away. Serves the
+        metrics endpoint meanwhile if ``config.metrics.port`` is set (ConfigError if it
+        cannot bind), and closes it on the way out, whichever way that is."""
         from fusion.warmup import warm_up
 
-        # Compile (or load from cache) before the first report, so the first cycle is on time.
-        await asyncio.to_thread(warm_up)
+        m = self.config.metrics
+        if m.port:
+            # Before the warm-up: a scrape during those seconds shows the service alive.
+            self.metrics_endpoint = self.metrics.serve(m.host, m.port)
+            log.info("metrics on %s", self.metrics_endpoint.url)
+        try:
+            # Compile (or load from cache) before the first report, so the first cycle is
+            # on time.
+            await asyncio.to_thread(warm_up)
+            await self._sessions(stop)
+        finally:
+            endpoint, self.metrics_endpoint = self.metrics_endpoint, None
+            if endpoint is not None:
+                # shutdown() waits for the server's poll loop (up to 0.5 s): not on the
+                # event loop. The thread finishes the job even if this await is cancelled.
+                await asyncio.to_thread(endpoint.stop)
+
+    async def _sessions(self, stop: asyncio.Event) -> None:
         delay = 0.5
         while not stop.is_set():
             try:
@@ -191,17 +262,30 @@ class Service:
             try:
                 self.handle(msg)
             except Exception as exc:  # a defect must not take the service down
-                log.exception("internal error handling a message on %s", msg.topic)
                 feeder = self.topics.feeder_of(msg.topic) or "unknown"
-                self._dead_letter(
-                    feeder, f"internal error: {type(exc).__name__}: {exc}", msg.payload, None, None
+                log.exception(
+                    "internal error handling a message from feeder=%s on %s",
+                    feeder,
+                    msg.topic,
+                    extra={"feeder": feeder},
                 )
+                self._dead_letter(
+                    feeder,
+                    f"internal error: {type(exc).__name__}: {exc}",
+                    msg.payload,
+                    code=INTERNAL_ERROR,
+                )
+                self.metrics.rejected_message(INTERNAL_ERROR)
         raise TransportError("message stream ended")
 
     async def _publisher(self, tr: Transport) -> None:
         while True:
             item = await self.outbox.peek()
             await tr.publish(item.topic, item.payload, item.qos, item.retain)
+            if item.alert_event:
+                # Counted once the broker has it (QoS 1: acknowledged), so that a retry
+                # after a lost connection is neither counted twice nor timed from the retry.
+                self.metrics.alert_published(item.alert_event, item.t_received)
             self.outbox.done()
 
     async def _status_loop(self, tr: Transport) -> None:

@@ -10,12 +10,14 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 from fusion.alertview import format_json, format_line
-from fusion.cli import build_parser
+from fusion.cli import _service_config, build_parser
+from fusion.config import MetricsConfig
 
 EVENT = {
     "v": 1, "alert_id": "3C6585-3C8A21-20261125T071203Z", "event": "new",
@@ -34,6 +36,35 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         build_parser().parse_args([command, "--help"])
     assert exc.value.code == 0
     assert "usage: fusion " + command in capsys.readouterr().out
+
+
+def test_run_takes_metrics_and_log_level_options(tmp_path: Path) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text('[metrics]\nport = 9791\nhost = "0.0.0.0"\n')
+    args = build_parser().parse_args(["run", "--config", str(conf), "--log-level", "debug"])
+    assert args.log_level == "DEBUG"
+    assert _service_config(args).metrics == MetricsConfig("0.0.0.0", 9791)  # the file's
+    args = build_parser().parse_args(
+        ["run", "--config", str(conf), "--metrics-port", "0", "--metrics-host", "::1"]
+    )
+    assert _service_config(args).metrics == MetricsConfig("::1", 0)  # the command line wins
+    args = build_parser().parse_args(["run"])
+    assert args.log_level == "WARNING" and _service_config(args).metrics.port == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--metrics-port", "65536"],
+        ["run", "--metrics-port", "http"],
+        ["run", "--log-level", "CHATTY"],
+    ],
+)
+def test_run_refuses_bad_options(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2
+    assert "usage: fusion run" in capsys.readouterr().err
 
 
 def test_alert_line_is_readable() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion.config import BrokerAddress, ConfigError, load_config
+from fusion.config import BrokerAddress, ConfigError, MetricsConfig, load_config
 
 
 def test_defaults_in_si() -> None:
@@ -42,6 +42,12 @@ def test_file_overrides(tmp_path: Path) -> None:
         ("[fusion]\nconfirm_updates = 0\n", "confirm_updates"),
         ("[fusion]\ngate = 3\n", "unknown keys in \\[fusion\\]"),
         ("fusion = 3\n", "must be a table"),
+        ("[metrics]\nport = 70000\n", "metrics.port"),
+        ("[metrics]\nport = 9791.5\n", "metrics.port"),
+        ("[metrics]\nport = '9791'\n", "metrics.port"),
+        ("[metrics]\nhost = 1\n", "metrics.host"),
+        ("[metrics]\npath = '/m'\n", "unknown keys in \\[metrics\\]"),
+        ("metrics = 9791\n", "\\[metrics\\] must be a table"),
     ],
 )
 def test_bad_files_give_clear_errors(tmp_path: Path, text: str, fragment: str) -> None:
@@ -58,6 +64,13 @@ def test_fusion_table(tmp_path: Path) -> None:
     assert f.reorder_window_s == 2.0
     assert f.confirm_updates == 4 and isinstance(f.confirm_updates, int)
     assert f.gate_d2 == 13.8  # untouched keys keep their defaults
+
+
+def test_metrics_table(tmp_path: Path) -> None:
+    assert load_config(None).metrics == MetricsConfig("127.0.0.1", 0)  # off by default
+    p = tmp_path / "c.toml"
+    p.write_text('[metrics]\nport = 9791\nhost = "0.0.0.0"\n')
+    assert load_config(p).metrics == MetricsConfig("0.0.0.0", 9791)
 
 
 def test_missing_file(tmp_path: Path) -> None:
