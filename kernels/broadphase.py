@@ -1,39 +1,47 @@
 """Broad phase of conflict screening: candidate pairs without O(N^2) work.
 
-Pure Numba over NumPy arrays; no I/O. :func:`candidate_pairs` returns pairs (i < j) that
-are a guaranteed superset of the pairs :func:`kernels.screen.screen_all_pairs` flags, in
-time and memory O(N + candidates); :func:`kernels.screen.screen_conflicts` runs the exact
-pair test on them, tile by tile (:func:`build_grid`, :func:`tile_pairs`).
+Pure Numba over NumPy arrays; no I/O. :func:`build_grid` and :func:`grid_pairs` find the
+pairs (i < j) that :func:`kernels.screen.screen_all_pairs` can flag, in time and memory
+O(N + candidates); :func:`kernels.screen.screen_conflicts` runs the exact pair test
+(:func:`kernels.pairtest.pair_conflict`) on them as they are found, and
+:func:`candidate_pairs` lists them.
 
 Method
 ------
 * Frame: ECEF, rotated so that its third axis points at the centroid of (a fixed sample
   of) the tracks' sub-points and translated there (a regional picture then lies nearly
-  flat, and float32 coordinates keep metre resolution). Distances are those of ECEF, so
-  the poles and the antimeridian need no special case.
+  flat in the first two axes, and float32 coordinates keep metre resolution). Distances
+  are those of ECEF, so the poles and the antimeridian need no special case.
 * Motion: track k's sub-point P_k (sea level, as in screen.py) moving with its horizontal
   velocity V_k (east/north only, in ECEF) sweeps the segment P_k + t V_k, t in [0, T],
   with a radius r_k = D/2 + s_k (+ 1 m and 1e-6 relative for rounding), s_k the
   tangent-plane slack below; its altitude sweeps alt_k + t vu_k, with a half-width H/2
   (+ 1 mm and 1e-6 relative). Stored once in float32 (start, displacement, radius,
   altitude, climb, half-width; the radius and half-width absorb the rounding), this
-  "motion" is the track for everything after: boxes, keys and tests all derive from it.
-* Grid: a uniform 3-D grid, cells about twice the mean swept-box extent (at most 2N + 64
-  cells: memory O(N)), grouped into tiles of B x B cell columns (B such that a tile holds
-  some 600 tracks, so that its work stays in the caches). One pass over the
-  tracks (parallel) computes each motion and the tiles its box overlaps; a counting sort
-  lists every tile's members (tracks, and copies of those reaching in from next door).
-* Tiles, in parallel (chunks of about equal membership; the output order does not
-  depend on the thread count): fetch the members' motions (the one scattered read),
-  sort them by lower altitude key (LSD radix sort; keys H/64 wide, so flight levels
-  1000 ft apart stay apart at H = 950 ft), enter each box in every cell of the tile it
-  overlaps, in that order, so each cell's list is sorted. In each cell an entry is paired
-  with the following ones while their lower key does not exceed its upper key (flight
-  levels prune most pairs before any geometry); then, without branches, box overlap and
-  ownership: a pair is emitted only from the cell holding the lower corner of the two
-  boxes' intersection, so exactly once over all cells and tiles. Last, the same-time
-  test: the least distance between the two segments over the part of [0, T] where the
-  altitudes are within reach must be below the sum of the radii.
+  "motion" is the track for everything after: boxes, altitude bounds and tests all
+  derive from it, so they agree to the bit wherever they are computed.
+* Grid: uniform square cells over the first two frame axes, the cell edge S about the
+  largest swept-box extent (the 99.9th percentile of a sample; at most 2N + 64 cells:
+  memory O(N)). A track whose box spans at most two cells per axis is "normal" and is
+  filed under the cell of its box's lower corner; two normal boxes that overlap then sit
+  in the same cell or in adjacent ones (the cell map is monotone and a normal box spans
+  at most one cell boundary per axis), so each cell is paired with itself and four of its
+  eight neighbours (+x with any y offset, and +y): every pair of neighbours once. The
+  few "big" tracks (boxes over two cells wide) are paired with the normal tracks of the
+  cells their box spans, widened by one cell downwards (where an overlapping normal
+  box's lower corner can be), and with each other.
+* Order: a counting sort files the tracks by cell; within a cell they are sorted by the
+  lower end of their altitude interval over [0, T]. Two cells are then swept together in
+  that order (a merge), each track meeting only the tracks whose altitude intervals
+  overlap its own: flight levels prune most pairs before any geometry. A pair that
+  overlaps in altitude must overlap in the three box axes and pass the same-time test
+  (the least distance between the two segments, over the part of [0, T] where the
+  altitudes are within reach, is below the sum of the radii) to be a candidate.
+* Parallel over work items (groups of grid rows of about equal membership, and groups
+  of big tracks), dealt to the threads in bit-reversed order so that dense regions spread
+  over both; each item writes into room reserved for it, and items that find more are run
+  again into exact room. The result is sorted afterwards and does not depend on the
+  thread count.
 * Candidates per track at 1 aircraft per 100 km^2 (bench.traffic): about 0.5, with 0.45
   conflicts per track (5 NM, 950 ft, 120 s).
 
@@ -68,19 +76,13 @@ D + L_i + A_j <= G_ij := D + A_i + A_j. So s is one of two roots:
   100-260 m/s, |vu| <= 15 m/s, T = 120 s, D = 5 NM: s_k = 0.1-0.6 km on boxes of
   10-40 km. Then |x(t)| < r_i + r_j at the conflict time: the boxes overlap (on every
   axis, |x|_inf <= |x|) and the same-time test passes.
-* the large one (the far side): the normal line through P_i leaves the ellipsoid again
-  at F_i = P_i + s_far u_i, s_far = -2 gamma / alpha, near the antipode, and the
-  tangent-plane projection of a track there is just as small: screen_all_pairs does flag
-  aircraft on opposite sides of the Earth whose projections come within D. Here
-  |s - s_far| <= 2 h tau a^2 + h^2 / (rho (1 - a h tau)) and c_F = |P_j - F_i| <=
-  h + |s - s_far|; with omega = |u_i + u_F| (u_F the normal at F_i) the same steps give
-  |(P_j + t V_j) - (F_i + t V_i)| < D + A_max (omega + c_F / rho) + |s - s_far|, A_max the
-  largest reach, and |F_i + P_i| <= 42.8 km (tau <= (b^-2 - a^-2) / 2, omega <= 0.0068,
-  over the whole ellipsoid). A second, "far" run (only when the first run's boxes could
-  meet their own antipodes, i.e. for pictures spanning about half the globe) adds to
-  the tracks (radius D/2) a far object per track, starting at -P_i, moving with V_i,
-  radius D/2 + 43 km + that slack, and keeps the pairs (far object of i, track j),
-  i < j.
+* the large one (the far side) is never flagged: screen_all_pairs' far-side gate
+  (kernels.pairtest) drops pairs with s < -rho. The two roots sum to
+  -2 (gamma + eps) / alpha, and alpha <= b^-2, gamma >= 1/a, so the large one is at most
+  -2 rho + 2 h tau b^2 + |small root| <= -2 rho + 9.4 km + 310 km < -rho for any
+  h <= D_MAX + 2 A_MAX = 1400 km (2 tau b^2 <= e^2 = 0.0067). Aircraft on the far side
+  of the Earth, whose tangent-plane projections can come within D, therefore need no
+  search of their own.
 
 Tracks outside the analysis ("wild": any non-finite input, |alt| > 1000 km, a speed
 component above 10 km/s, or A_k > 200 km) are not put in the grid: every pair with a
@@ -93,12 +95,14 @@ brute force.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
 from kernels.geo import WGS84_A, WGS84_B, enu_basis_1, geodetic_to_ecef_1
+from kernels.pairtest import pair_conflict, store_result
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -106,17 +110,16 @@ I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 B1 = npt.NDArray[np.bool_]
 
+# One track's geometry (see _geometry_1): sub-point ECEF, east and north unit vectors,
+# velocity in ECEF.
+Geometry = tuple[float, float, float, float, float, float, float, float, float, float, float, float]
+
 # Smallest radius of curvature of the ellipsoid (meridian at the equator), m.
 _RHO = WGS84_B * WGS84_B / WGS84_A
 _INV_A2 = 1.0 / (WGS84_A * WGS84_A)
 _INV_B2 = 1.0 / (WGS84_B * WGS84_B)
 # Largest tau = |sin(lat) cos(lat)| (b^-2 - a^-2), 1/m^2.
 _TAU_MAX = 0.5 * (_INV_B2 - _INV_A2)
-# Bounds over the ellipsoid (a fine sweep in latitude gives 42.77 km and 0.006717): the
-# far crossing F of a normal line lies within _FAR_OFFSET of the antipode -P, and
-# |u + u_F| <= _OMEGA_MAX.
-_FAR_OFFSET = 43.0e3
-_OMEGA_MAX = 0.0068
 
 # Limits of a "regular" track (one the grid takes); the others are paired with every
 # track. A_MAX bounds T (|v_h| + |v_u|), the reach over the look-ahead, m.
@@ -136,22 +139,23 @@ _REL_MARGIN = 1e-6
 # below v (the float32 rounding error is at most 2^-24 |v|).
 _F32_REL = 2.0**-22
 
-# Grid cell edge as a multiple of the mean box extent; cap on cells per track; tracks
-# per tile aimed at (a tile's work should fit in the caches).
-_CELL_FACTOR = 2.0
+# Cell edge: this quantile of the sampled boxes' extents. Every box up to it is normal;
+# a larger cell would make every cell pair longer, a smaller one many tracks big.
+_CELL_QUANTILE = 0.999
 _CELLS_PER_TRACK = 2
-_TILE_TRACKS = 600.0
-# Altitude key width: H / _ALT_KEYS_PER_H, so that flight levels H + 15 m apart (1000 ft
-# vs. H = 950 ft) still fall on separate keys.
-_ALT_KEYS_PER_H = 64.0
-_ALT_KEYS_MAX = 1 << 20
-# Objects per chunk of the per-object pass; chunks of tiles for the tile pass. Fixed
-# numbers rather than the thread count: numba.get_num_threads() inside a kernel would
-# stop it being cached, and fixed chunks split the work the same way everywhere.
+# Tracks per chunk of the per-track pass; most grid-row groups and big-track groups of
+# the pair search (fixed numbers rather than the thread count: numba.get_num_threads()
+# inside a kernel would stop it being cached, and fixed chunks split the work the same
+# way everywhere).
 _CHUNK = 4096
-_TILE_CHUNKS = 64
-# Objects sampled to plan the grid (frame, extent, cell size, altitude keys).
+_ROW_GROUPS = 256
+_BIG_GROUP = 32
+# Output rows reserved per track of a work item before it must run again.
+_ROOM_PER_TRACK = 2
+# Tracks sampled to plan the grid (frame, extent, cell size).
 _PLAN_SAMPLES = 4096
+# Cells up to this many tracks are sorted by insertion; larger ones by merge sort.
+_INSERTION_MAX = 32
 
 
 @njit(cache=True, inline="always")
@@ -237,18 +241,6 @@ def _cell(v: np.float32, lo: float, inv: float, n: int) -> int:
     return int(c)
 
 
-@njit(cache=True, inline="always")
-def _key(v: float, a_lo: float, a_inv: float, n_keys: int) -> int:
-    """Altitude key of v (m): floor((v - a_lo) * a_inv) clamped to [0, n_keys - 1]; a
-    monotone map, computed the same way for both ends of every interval."""
-    q = math.floor((v - a_lo) * a_inv)
-    if q < 0.0:
-        return 0
-    if q > n_keys - 1:
-        return n_keys - 1
-    return int(q)
-
-
 @njit(cache=True)
 def slack_coefficient(D: float) -> float:
     """c such that the tangent-plane slack of a track is s_k = c g_k^2, g_k = D/2 + A_k
@@ -268,15 +260,16 @@ def _regular(
     A_k = T (|(ve, vn)| + |vu|) (m)."""
     a = T * (math.sqrt(ve[k] * ve[k] + vn[k] * vn[k]) + abs(vu[k]))
     # Finite latitude and longitude make the geometry finite; written so that NaN fails
-    # every test.
+    # every test, and without branches (& rather than and).
     ok = (
-        math.isfinite(lat_deg[k])
-        and math.isfinite(lon_deg[k])
-        and abs(alt_m[k]) <= ALT_MAX
-        and abs(ve[k]) <= SPEED_MAX
-        and abs(vn[k]) <= SPEED_MAX
-        and abs(vu[k]) <= SPEED_MAX
-        and 0.0 <= a <= A_MAX
+        (abs(lat_deg[k]) < math.inf)
+        & (abs(lon_deg[k]) < math.inf)
+        & (abs(alt_m[k]) <= ALT_MAX)
+        & (abs(ve[k]) <= SPEED_MAX)
+        & (abs(vn[k]) <= SPEED_MAX)
+        & (abs(vu[k]) <= SPEED_MAX)
+        & (a >= 0.0)
+        & (a <= A_MAX)
     )
     return ok, a
 
@@ -286,7 +279,7 @@ def _box(
     mo: F32, k: int
 ) -> tuple[np.float32, np.float32, np.float32, np.float32, np.float32, np.float32]:
     """Swept box (xlo, xhi, ylo, yhi, zlo, zhi; float32, rounded outwards; m) of the
-    float32 motion row k (see _assign): every user derives it from the motion alone, so
+    float32 motion row k (see _place): every user derives it from the motion alone, so
     boxes, cell ranges and the same-time test agree to the bit."""
     r = np.float64(mo[k, 6])
     px = np.float64(mo[k, 0])
@@ -305,688 +298,9 @@ def _box(
     )
 
 
-@njit(cache=True)
-def _far_radius(h: float, tau: float, omega: float, a_max: float, D: float) -> float:
-    """Inflation (m) of a far box, h = D + A_i + A_max (m): D/2 + A_max (omega + c_F / rho)
-    + |s - s_far| bound, plus the rounding margins."""
-    ds = 2.0 * h * tau * WGS84_A * WGS84_A + h * h / (_RHO * (1.0 - WGS84_A * h * tau))
-    c_f = h + ds
-    return 0.5 * D + a_max * (omega + c_f / _RHO) + ds + _ABS_MARGIN + _REL_MARGIN * h
-
-
-@njit(cache=True)
-def _far_side_possible(summary: F64, rot: F64, origin: F64, D: float) -> bool:
-    """Whether some track's far box can meet the near boxes' AABB. A far box is the
-    segment F_i + [0, 1] w_i (|w_i| <= A_max per axis) inflated by its radius, and F_i
-    lies within _FAR_OFFSET of the antipode -P_i, which the grid frame maps to
-    -p_i - 2 rot origin: so all far boxes lie in the start points' AABB mirrored,
-    shifted and inflated by _FAR_OFFSET + A_max + the largest far radius."""
-    a_max = summary[13]
-    # (+ 100 m for the rounding of the far boxes themselves.)
-    rf = _FAR_OFFSET + a_max + _far_radius(D + 2.0 * a_max, _TAU_MAX, _OMEGA_MAX, a_max, D) + 100.0
-    for c in range(3):
-        o2 = 2.0 * (rot[c, 0] * origin[0] + rot[c, 1] * origin[1] + rot[c, 2] * origin[2])
-        lo = -summary[6 + 2 * c + 1] - o2 - rf
-        hi = -summary[6 + 2 * c] - o2 + rf
-        if lo > summary[2 * c + 1] or hi < summary[2 * c]:
-            return False
-    return True
-
-
-@njit(cache=True, inline="always")
-def _object_motion(
-    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, k: int, far: bool,
-    reach: float, rot: F64, origin: F64, coef: float, far_run: bool, a_max: float,
-    D: float, H: float, T: float,
-) -> tuple[float, float, float, float, float, float, float, float, float, float]:  # fmt: skip
-    """Object (track k, or its far object if far) in the grid frame: start point (3, m),
-    displacement over T (3, m), radius (m), altitude (m), vertical displacement over T
-    (m), altitude half-width (m).
-
-    A track starts at its sub-point P and moves with its horizontal velocity V (east and
-    north only; vertical motion is the altitude's). Its radius is D/2 + s_k in the near
-    run, D/2 in the far run. A far object starts at -P, moves with V, and carries the
-    whole far-side slack: D/2 + _FAR_OFFSET + the far radius' excess (module docstring).
-    """
-    x, y, z = geodetic_to_ecef_1(lat_deg[k], lon_deg[k], 0.0)
-    ex, ey, ez, nx, ny, nz, _, _, _ = enu_basis_1(lat_deg[k], lon_deg[k])
-    if far:
-        x = -x
-        y = -y
-        z = -z
-    vx = ve[k] * ex + vn[k] * nx
-    vy = ve[k] * ey + vn[k] * ny
-    vz = ve[k] * ez + vn[k] * nz
-    dx = x - origin[0]
-    dy = y - origin[1]
-    dz = z - origin[2]
-    px = rot[0, 0] * dx + rot[0, 1] * dy + rot[0, 2] * dz
-    py = rot[1, 0] * dx + rot[1, 1] * dy + rot[1, 2] * dz
-    pz = rot[2, 0] * dx + rot[2, 1] * dy + rot[2, 2] * dz
-    wx = T * (rot[0, 0] * vx + rot[0, 1] * vy + rot[0, 2] * vz)
-    wy = T * (rot[1, 0] * vx + rot[1, 1] * vy + rot[1, 2] * vz)
-    wz = T * (rot[2, 0] * vx + rot[2, 1] * vy + rot[2, 2] * vz)
-    if far:
-        r = _FAR_OFFSET + _far_radius(D + reach + a_max, _TAU_MAX, _OMEGA_MAX, a_max, D)
-    elif far_run:
-        r = 0.5 * D + _ABS_MARGIN + _REL_MARGIN * D
-    else:
-        g = 0.5 * D + reach
-        r = 0.5 * D + coef * g * g + _ABS_MARGIN + _REL_MARGIN * (D + reach)
-    a0 = alt_m[k]
-    dalt = T * vu[k]
-    m_alt = 0.5 * H + _ALT_ABS_MARGIN + _REL_MARGIN * (2.0 * abs(a0) + abs(dalt) + H)
-    return px, py, pz, wx, wy, wz, r, a0, dalt, m_alt
-
-
-@njit(cache=True, inline="always")
-def _store_motion(
-    mo: F32,
-    o: int,
-    px: float,
-    py: float,
-    pz: float,
-    wx: float,
-    wy: float,
-    wz: float,
-    r: float,
-    a0: float,
-    dalt: float,
-    m_alt: float,
-) -> None:
-    """mo[o] := the object's motion in float32 (see _assign). Rounding the start point
-    and displacement moves the segment by at most 2^-22 (|p| + |w|) (sqrt(3) 2^-24 per
-    vector), which the stored radius absorbs; likewise the altitude margin. From here on
-    the float32 motion is the object: boxes, keys and the same-time test all derive from
-    it, so they agree to the bit wherever they are computed."""
-    mo[o, 0] = np.float32(px)
-    mo[o, 1] = np.float32(py)
-    mo[o, 2] = np.float32(pz)
-    mo[o, 3] = np.float32(wx)
-    mo[o, 4] = np.float32(wy)
-    mo[o, 5] = np.float32(wz)
-    big = max(abs(px), abs(py), abs(pz)) + max(abs(wx), abs(wy), abs(wz))
-    mo[o, 6] = _f32_up(r + _F32_REL * big + 0.01)
-    mo[o, 7] = np.float32(a0)
-    mo[o, 8] = np.float32(dalt)
-    mo[o, 9] = _f32_up(m_alt + _F32_REL * (abs(a0) + abs(dalt)) + _ALT_ABS_MARGIN)
-
-
-@njit(cache=True, inline="always")
-def _alt_keys(mo: F32, o: int, a_lo: float, a_inv: float, n_keys: int) -> tuple[int, int]:
-    """Altitude keys (lower, upper) of object o: its altitude interval over [0, T],
-    widened by the half-width in mo[o, 9], on the key grid."""
-    a0 = np.float64(mo[o, 7])
-    a1 = a0 + np.float64(mo[o, 8])
-    m = np.float64(mo[o, 9])
-    return _key(min(a0, a1) - m, a_lo, a_inv, n_keys), _key(max(a0, a1) + m, a_lo, a_inv, n_keys)
-
-
-@njit(cache=True)
-def _plan(
-    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, coef: float,
-    far_run: bool, a_max: float, D: float, H: float, T: float,
-) -> tuple[F64, F64, F64, float, I64, float, float, int, int]:  # fmt: skip
-    """Grid plan from a fixed sample of the objects (the tracks; in the far run also
-    their far objects): rotation float64[3, 3] (rows: grid axes in ECEF), origin
-    float64[3] (m), the grid's lower corner float64[3] (m), cell edge (m), dimensions
-    int64[3], the altitude keys' origin (m), inverse width (1/m) and count, and the tile
-    edge in cells.
-
-    Third axis towards the sample's centroid, origin there: a regional picture lies flat
-    in the grid, and its coordinates are small for float32. Cells about _CELL_FACTOR
-    mean box extents, at most _CELLS_PER_TRACK per object; tiles of B x B cell columns
-    hold about _TILE_TRACKS objects. None of this affects which pairs are found, only
-    how fast: cell and key coordinates are clamped to the grid (a monotone map, so
-    overlapping boxes and altitude intervals keep overlapping keys), and an object
-    outside the sampled extent simply lands in a border cell.
-    """
-    n = lat_deg.shape[0]
-    n_obj = 2 * n if far_run else n
-    step = max(1, n_obj // _PLAN_SAMPLES)
-    rot = np.eye(3, dtype=np.float64)
-    origin = np.zeros(3, dtype=np.float64)
-    cnt = 0
-    for o in range(0, n_obj, step):
-        k = o % n
-        if _regular(lat_deg, lon_deg, alt_m, ve, vn, vu, k, T)[0]:
-            x, y, z = geodetic_to_ecef_1(lat_deg[k], lon_deg[k], 0.0)
-            sign = -1.0 if o >= n else 1.0
-            origin[0] += sign * x
-            origin[1] += sign * y
-            origin[2] += sign * z
-            cnt += 1
-    if cnt > 0:
-        for c in range(3):
-            origin[c] /= cnt
-    norm = math.sqrt(origin[0] ** 2 + origin[1] ** 2 + origin[2] ** 2)
-    # Objects all over the globe have their centroid near the centre: keep ECEF axes.
-    if norm >= 1e5:
-        zx = origin[0] / norm
-        zy = origin[1] / norm
-        zz = origin[2] / norm
-        # x axis: the ECEF axis least aligned with z, made orthogonal to it.
-        if abs(zx) <= abs(zy) and abs(zx) <= abs(zz):
-            ax, ay, az = 1.0, 0.0, 0.0
-        elif abs(zy) <= abs(zz):
-            ax, ay, az = 0.0, 1.0, 0.0
-        else:
-            ax, ay, az = 0.0, 0.0, 1.0
-        d = ax * zx + ay * zy + az * zz
-        xx = ax - d * zx
-        xy = ay - d * zy
-        xz = az - d * zz
-        xn = math.sqrt(xx * xx + xy * xy + xz * xz)
-        rot[0, 0], rot[0, 1], rot[0, 2] = xx / xn, xy / xn, xz / xn
-        rot[1, 0] = zy * rot[0, 2] - zz * rot[0, 1]
-        rot[1, 1] = zz * rot[0, 0] - zx * rot[0, 2]
-        rot[1, 2] = zx * rot[0, 1] - zy * rot[0, 0]
-        rot[2, 0], rot[2, 1], rot[2, 2] = zx, zy, zz
-    lo = np.full(3, math.inf)
-    hi = np.full(3, -math.inf)
-    a_lo = math.inf
-    a_hi = -math.inf
-    ext = 0.0
-    cnt = 0
-    for o in range(0, n_obj, step):
-        k = o % n
-        ok, a = _regular(lat_deg, lon_deg, alt_m, ve, vn, vu, k, T)
-        if not ok:
-            continue
-        px, py, pz, wx, wy, wz, r, a0, dalt, m_alt = _object_motion(
-            lat_deg, lon_deg, alt_m, ve, vn, vu, k, o >= n, a, rot, origin, coef, far_run,
-            a_max, D, H, T,
-        )  # fmt: skip
-        p = (px, py, pz)
-        w = (wx, wy, wz)
-        e = 0.0
-        for c in range(3):
-            lo[c] = min(lo[c], min(p[c], p[c] + w[c]) - r)
-            hi[c] = max(hi[c], max(p[c], p[c] + w[c]) + r)
-            e = max(e, abs(w[c]) + 2.0 * r)
-        ext += e
-        cnt += 1
-        a_lo = min(a_lo, min(a0, a0 + dalt) - m_alt)
-        a_hi = max(a_hi, max(a0, a0 + dalt) + m_alt)
-    size = 1.0
-    if cnt > 0:
-        size = max(_CELL_FACTOR * ext / cnt, 1.0)
-    else:
-        lo[:] = 0.0
-        hi[:] = 0.0
-        a_lo = 0.0
-        a_hi = 0.0
-    # Some room for objects the sample missed.
-    for c in range(3):
-        pad = 0.05 * (hi[c] - lo[c]) + size
-        lo[c] -= pad
-        hi[c] += pad
-    cap = _CELLS_PER_TRACK * n_obj + 64
-    while True:
-        nx = int((hi[0] - lo[0]) / size) + 1
-        ny = int((hi[1] - lo[1]) / size) + 1
-        nz = int((hi[2] - lo[2]) / size) + 1
-        if nx * ny * nz <= cap:
-            break
-        size *= max((nx * ny * nz / cap) ** (1.0 / 3.0), 1.01)
-    dims = np.array([nx, ny, nz], dtype=np.int64)
-    # Tile edge: objects per occupied cell column, from the sample's columns.
-    cols = np.zeros(nx * ny, dtype=np.bool_)
-    inv = 1.0 / size
-    used = 0
-    for o in range(0, n_obj, step):
-        k = o % n
-        ok, a = _regular(lat_deg, lon_deg, alt_m, ve, vn, vu, k, T)
-        if not ok:
-            continue
-        px, py, _, _, _, _, _, _, _, _ = _object_motion(
-            lat_deg, lon_deg, alt_m, ve, vn, vu, k, o >= n, a, rot, origin, coef, far_run,
-            a_max, D, H, T,
-        )  # fmt: skip
-        c = _cell(np.float32(px), lo[0], inv, nx) * ny + _cell(np.float32(py), lo[1], inv, ny)
-        if not cols[c]:
-            cols[c] = True
-            used += 1
-    # used distinct columns among cnt samples: about C (1 - exp(-cnt / C)) of C occupied
-    # columns, if evenly filled; solve for C by bisection.
-    lo_c = float(max(used, 1))
-    hi_c = 1e12
-    for _ in range(100):
-        mid = math.sqrt(lo_c * hi_c)
-        if mid * (1.0 - math.exp(-cnt / mid)) < used:
-            lo_c = mid
-        else:
-            hi_c = mid
-    per_column = n_obj / max(lo_c, 1.0)
-    tile = int(min(max(round(math.sqrt(_TILE_TRACKS / max(per_column, 1e-9))), 1), 16))
-    a_lo -= 1000.0
-    a_hi += 1000.0
-    n_keys_cap = min(_ALT_KEYS_MAX, 4 * n_obj + 64)
-    width = max(H / _ALT_KEYS_PER_H, (a_hi - a_lo) / n_keys_cap, 1e-6)
-    n_keys = int((a_hi - a_lo) / width) + 2
-    return rot, origin, lo, size, dims, a_lo, 1.0 / width, n_keys, tile
-
-
-@njit(cache=True)
-def _assign_chunk(
-    o0: int,
-    o1: int,
-    lat_deg: F64,
-    lon_deg: F64,
-    alt_m: F64,
-    ve: F64,
-    vn: F64,
-    vu: F64,
-    rot: F64,
-    origin: F64,
-    grid_lo: F64,
-    inv_size: float,
-    dims: I64,
-    tile: int,
-    coef: float,
-    far_run: bool,
-    a_max: float,
-    D: float,
-    H: float,
-    T: float,
-    reg: B1,
-    mo: F32,
-    trng: I32,
-    inp: F64,
-    part: F64,
-    ch: int,
-) -> None:
-    """Objects [o0, o1) of _assign; part[ch] := their summary (tracks only)."""
-    n = lat_deg.shape[0]
-    acc = part[ch]
-    for c in range(6):
-        acc[2 * c] = math.inf
-        acc[2 * c + 1] = -math.inf
-    acc[12] = 0.0
-    acc[13] = 0.0
-    for o in range(o0, o1):
-        k = o % n
-        far = o >= n
-        ok, a = _regular(lat_deg, lon_deg, alt_m, ve, vn, vu, k, T)
-        if not ok:
-            trng[o, 0] = -1
-            continue
-        if not far:
-            reg[k] = True
-        px, py, pz, wx, wy, wz, r, a0, dalt, m_alt = _object_motion(
-            lat_deg, lon_deg, alt_m, ve, vn, vu, k, far, a, rot, origin, coef, far_run,
-            a_max, D, H, T,
-        )  # fmt: skip
-        _store_motion(mo, o, px, py, pz, wx, wy, wz, r, a0, dalt, m_alt)
-        xl, xh, yl, yh, zl, zh = _box(mo, o)
-        trng[o, 0] = _cell(xl, grid_lo[0], inv_size, dims[0]) // tile
-        trng[o, 1] = _cell(xh, grid_lo[0], inv_size, dims[0]) // tile
-        trng[o, 2] = _cell(yl, grid_lo[1], inv_size, dims[1]) // tile
-        trng[o, 3] = _cell(yh, grid_lo[1], inv_size, dims[1]) // tile
-        if far:
-            continue
-        inp[k, 0] = lat_deg[k]
-        inp[k, 1] = lon_deg[k]
-        inp[k, 2] = alt_m[k]
-        inp[k, 3] = ve[k]
-        inp[k, 4] = vn[k]
-        inp[k, 5] = vu[k]
-        acc[0] = min(acc[0], np.float64(xl))
-        acc[1] = max(acc[1], np.float64(xh))
-        acc[2] = min(acc[2], np.float64(yl))
-        acc[3] = max(acc[3], np.float64(yh))
-        acc[4] = min(acc[4], np.float64(zl))
-        acc[5] = max(acc[5], np.float64(zh))
-        acc[6] = min(acc[6], px)
-        acc[7] = max(acc[7], px)
-        acc[8] = min(acc[8], py)
-        acc[9] = max(acc[9], py)
-        acc[10] = min(acc[10], pz)
-        acc[11] = max(acc[11], pz)
-        acc[12] += 1.0
-        acc[13] = max(acc[13], a)
-
-
-@njit(cache=True, parallel=True)
-def _assign(
-    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, rot: F64,
-    origin: F64, grid_lo: F64, inv_size: float, dims: I64, tile: int, coef: float,
-    far_run: bool, a_max: float, D: float, H: float, T: float,
-) -> tuple[B1, F32, I32, F64, F64]:  # fmt: skip
-    """One pass over the objects (the tracks; in the far run also their far objects,
-    numbered N + k): regular flags bool[N]; per object its motion float32[O, 10] (start
-    point 0-2 and displacement over T 3-5 in the grid frame, radius 6, altitude 7,
-    vertical displacement over T 8, altitude half-width 9; m) and its tile range int32[O,
-    4] (tx0, tx1, ty0, ty1; tx0 = -1 for a wild track); the regular tracks' inputs packed
-    in rows float64[N, 6] (lat, lon, alt, ve, vn, vu: one cache line to fetch for the
-    exact test); and a summary float64[14] of the tracks: the boxes' AABB (6, m), the
-    start points' AABB (6, m), the number of regular tracks, the largest reach (m)."""
-    n = lat_deg.shape[0]
-    n_obj = 2 * n if far_run else n
-    reg = np.zeros(n, dtype=np.bool_)
-    mo = np.empty((n_obj, 10), dtype=np.float32)
-    trng = np.empty((n_obj, 4), dtype=np.int32)
-    inp = np.empty((n, 6), dtype=np.float64)
-    nch = (n_obj + _CHUNK - 1) // _CHUNK
-    part = np.empty((nch, 14), dtype=np.float64)
-    # Each prange body is a call, with int64 arguments (a prange index is unsigned, and a
-    # helper called with both would be compiled twice); no name in it is shared with
-    # the serial code (numba would take such a name for a reduction variable).
-    for ch in prange(nch):
-        c = int(np.int64(ch))
-        _assign_chunk(
-            c * _CHUNK, min(n_obj, (c + 1) * _CHUNK), lat_deg, lon_deg, alt_m, ve, vn, vu,
-            rot, origin, grid_lo, inv_size, dims, tile, coef, far_run, a_max, D, H, T, reg,
-            mo, trng, inp, part, c,
-        )  # fmt: skip
-    summary = np.empty(14, dtype=np.float64)
-    for q in range(6):
-        summary[2 * q] = math.inf
-        summary[2 * q + 1] = -math.inf
-    summary[12] = 0.0
-    summary[13] = 0.0
-    for row in range(nch):
-        for q in range(6):
-            summary[2 * q] = min(summary[2 * q], part[row, 2 * q])
-            summary[2 * q + 1] = max(summary[2 * q + 1], part[row, 2 * q + 1])
-        summary[12] += part[row, 12]
-        summary[13] = max(summary[13], part[row, 13])
-    return reg, mo, trng, inp, summary
-
-
-@njit(cache=True)
-def _bucket(trng: I32, ntx: int, nty: int) -> tuple[I64, I32]:
-    """Objects by tile: first member of each tile int64[tiles + 1] and the members
-    int32[sum of memberships], each tile's in ascending object order (an object whose
-    box spans tiles is a member of each). Counting sort, O(objects + tiles)."""
-    n_obj = trng.shape[0]
-    ntiles = ntx * nty
-    tstart = np.zeros(ntiles + 1, dtype=np.int64)
-    for o in range(n_obj):
-        if trng[o, 0] < 0:
-            continue
-        for tx in range(trng[o, 0], trng[o, 1] + 1):
-            for ty in range(trng[o, 2], trng[o, 3] + 1):
-                tstart[tx * nty + ty + 1] += 1
-    for t in range(ntiles):
-        tstart[t + 1] += tstart[t]
-    fill = tstart[:ntiles].copy()
-    members = np.empty(tstart[ntiles], dtype=np.int32)
-    for o in range(n_obj):
-        if trng[o, 0] < 0:
-            continue
-        for tx in range(trng[o, 0], trng[o, 1] + 1):
-            for ty in range(trng[o, 2], trng[o, 3] + 1):
-                t = tx * nty + ty
-                members[fill[t]] = o
-                fill[t] += 1
-    return tstart, members
-
-
-@njit(cache=True)
-def _tile_pairs(
-    t: int,
-    tstart: I64,
-    members: I32,
-    mo: F32,
-    n: int,
-    far_run: bool,
-    tile: int,
-    nty: int,
-    grid_lo: F64,
-    inv_size: float,
-    dims: I64,
-    a_lo: float,
-    a_inv: float,
-    n_keys: int,
-    inp: F64,
-    lin: F64,
-    lm: F32,
-    lbox: F32,
-    lcr: I32,
-    cnt: I64,
-    cfill: I64,
-    si: I32,
-    sf: F32,
-    surv: I64,
-    ent: I32,
-    pairs: I32,
-) -> tuple[int, I32, I32]:
-    """Candidate pairs of tile t, as pairs of member positions (pairs[:K, 0:2], each pair
-    once over all tiles; the objects are members[tstart[t] + position]). Returns K and
-    the entry and pair buffers (replaced by larger ones when needed).
-
-    The tile's cells (tile x tile columns, all z) get an entry for every member box that
-    overlaps them; within each cell, entries sorted by lower altitude key are paired
-    while the partner's lower key does not exceed the upper key, then by box overlap and
-    ownership (only the cell holding the boxes' intersection's lower corner emits a
-    pair), then by the same-time test. In the far run only (far object of i, track j)
-    with i < j. The members' packed inputs (inp, see _assign) are copied to lin
-    float64[M, 6] for the caller's exact test. Scratch (sized by the caller for the
-    largest tile): lm float32[M, 10],
-    lbox float32[M, 6], lcr int32[M, 10], cnt and cfill int64[cells + 1], si int32[6, M],
-    sf float32[6, M], surv int64[M].
-    """
-    nx = dims[0]
-    ny = dims[1]
-    nz = dims[2]
-    s0 = tstart[t]
-    m = tstart[t + 1] - s0
-    if m < 2:
-        return 0, ent, pairs
-    tx = t // nty
-    ty = t % nty
-    x_lo = tx * tile
-    x_hi = min(nx, x_lo + tile) - 1
-    y_lo = ty * tile
-    y_hi = min(ny, y_lo + tile) - 1
-    by = y_hi - y_lo + 1
-    ncl = (x_hi - x_lo + 1) * by * nz
-    for c in range(ncl + 1):
-        cnt[c] = 0
-    # Members' motions and inputs: the only scattered reads, in a loop of their own.
-    for a in range(m):
-        o = members[s0 + a]
-        for q in range(10):
-            lm[a, q] = mo[o, q]
-        k = o % n
-        for q in range(6):
-            lin[a, q] = inp[k, q]
-    # Boxes, cells (lower corner; ranges clipped to the tile), altitude keys; counts.
-    for a in range(m):
-        b = _box(lm, a)
-        for q in range(6):
-            lbox[a, q] = b[q]
-        cz0 = _cell(b[4], grid_lo[2], inv_size, nz)
-        cz1 = _cell(b[5], grid_lo[2], inv_size, nz)
-        lcr[a, 0] = _cell(b[0], grid_lo[0], inv_size, nx)
-        lcr[a, 1] = _cell(b[2], grid_lo[1], inv_size, ny)
-        lcr[a, 2] = cz0
-        lcr[a, 3] = max(lcr[a, 0], x_lo)
-        lcr[a, 4] = min(_cell(b[1], grid_lo[0], inv_size, nx), x_hi)
-        lcr[a, 5] = max(lcr[a, 1], y_lo)
-        lcr[a, 6] = min(_cell(b[3], grid_lo[1], inv_size, ny), y_hi)
-        lcr[a, 7] = cz1
-        klo, khi = _alt_keys(lm, a, a_lo, a_inv, n_keys)
-        lcr[a, 8] = klo
-        lcr[a, 9] = khi
-        for cx in range(lcr[a, 3], lcr[a, 4] + 1):
-            for cy in range(lcr[a, 5], lcr[a, 6] + 1):
-                base = ((cx - x_lo) * by + (cy - y_lo)) * nz
-                for cz in range(cz0, cz1 + 1):
-                    cnt[base + cz + 1] += 1
-    for c in range(ncl):
-        cnt[c + 1] += cnt[c]
-    total = cnt[ncl]
-    if ent.shape[0] < total:
-        ent = np.empty(2 * total, dtype=np.int32)
-    # Members in ascending lower altitude key (an LSD radix sort, 8 bits a pass:
-    # stable, O(m) a pass); the entries, cell by cell, in that order: every cell's list
-    # comes out sorted.
-    order = _radix_order(lcr, m, n_keys, si[4], si[5], cfill)
-    for c in range(ncl):
-        cfill[c] = cnt[c]
-    for r in range(m):
-        a = order[r]
-        for cx in range(lcr[a, 3], lcr[a, 4] + 1):
-            for cy in range(lcr[a, 5], lcr[a, 6] + 1):
-                base = ((cx - x_lo) * by + (cy - y_lo)) * nz
-                for cz in range(lcr[a, 2], lcr[a, 7] + 1):
-                    c = base + cz
-                    ent[cfill[c]] = a
-                    cfill[c] += 1
-    k = 0
-    for c in range(ncl):
-        e0 = cnt[c]
-        mc = cnt[c + 1] - e0
-        if mc < 2:
-            continue
-        cz = c % nz
-        cy = (c // nz) % by + y_lo
-        cx = c // (nz * by) + x_lo
-        k, pairs = _sweep_cell(
-            lm, lbox, lcr, si, sf, surv, ent, e0, mc, cx, cy, cz, members, s0, n, far_run,
-            pairs, k,
-        )  # fmt: skip
-    return k, ent, pairs
-
-
-@njit(cache=True)
-def _radix_order(lcr: I32, m: int, n_keys: int, a: I32, b: I32, count: I64) -> I32:
-    """Member indices 0 .. m-1 in ascending lcr[:, 8] (altitude keys < n_keys), stable: an
-    LSD radix sort with 8-bit digits (one or two passes for realistic key counts). a, b:
-    int32 scratch of length >= m (the result is one of them); count: int64 scratch of
-    length >= 256."""
-    for r in range(m):
-        a[r] = r
-    shift = 0
-    while (n_keys - 1) >> shift > 0 or shift == 0:
-        for d in range(256):
-            count[d] = 0
-        for r in range(m):
-            count[((lcr[a[r], 8] >> shift) & 255) + 0] += 1
-        total = 0
-        for d in range(256):
-            c = count[d]
-            count[d] = total
-            total += c
-        for r in range(m):
-            d = (lcr[a[r], 8] >> shift) & 255
-            b[count[d]] = a[r]
-            count[d] += 1
-        a, b = b, a
-        shift += 8
-    return a
-
-
-@njit(cache=True)
-def _sweep_cell(
-    lm: F32,
-    lbox: F32,
-    lcr: I32,
-    si: I32,
-    sf: F32,
-    surv: I64,
-    ent: I32,
-    e0: int,
-    m: int,
-    cx: int,
-    cy: int,
-    cz: int,
-    members: I32,
-    s0: int,
-    n: int,
-    far_run: bool,
-    pairs: I32,
-    k: int,
-) -> tuple[int, I32]:
-    """One cell's pairs (entries ent[e0 : e0 + m], member positions in ascending lower
-    altitude key), appended to pairs from row k (grown when full); returns the new count
-    and the pair buffer. Scratch: si rows 0-3, sf."""
-    lo = si[0]
-    hi = si[1]
-    idx = si[2]
-    own = si[3]
-    # The entries come sorted by lower altitude key (see _tile_pairs).
-    for a in range(m):
-        p = ent[e0 + a]
-        lo[a] = lcr[p, 8]
-        idx[a] = p
-    x0 = sf[0]
-    x1 = sf[1]
-    y0 = sf[2]
-    y1 = sf[3]
-    z0 = sf[4]
-    z1 = sf[5]
-    for a in range(m):
-        p = idx[a]
-        hi[a] = lcr[p, 9]
-        x0[a] = lbox[p, 0]
-        x1[a] = lbox[p, 1]
-        y0[a] = lbox[p, 2]
-        y1[a] = lbox[p, 3]
-        z0[a] = lbox[p, 4]
-        z1[a] = lbox[p, 5]
-        # Axes on which the box's lower corner lies in this cell (bits 1, 2, 4): a pair
-        # is emitted only from the cell of its boxes' intersection's lower corner, which
-        # per axis is the larger of the two lower corners' cells: where the bits of the
-        # two cover 7.
-        own[a] = (lcr[p, 0] == cx) * 1 + (lcr[p, 1] == cy) * 2 + (lcr[p, 2] == cz) * 4
-    for a in range(m - 1):
-        khi = hi[a]
-        axlo = x0[a]
-        axhi = x1[a]
-        aylo = y0[a]
-        ayhi = y1[a]
-        azlo = z0[a]
-        azhi = z1[a]
-        oa = own[a]
-        # Sorted by lower key: the partners in altitude are a + 1 .. end - 1.
-        end = a + 1
-        while end < m and lo[end] <= khi:
-            end += 1
-        # Box and ownership tests without branches (most pairs fail, unpredictably):
-        # every b is written, the count advances only for those that pass.
-        ns = 0
-        for b in range(a + 1, end):
-            surv[ns] = b
-            ns += (
-                (x0[b] <= axhi)
-                & (x1[b] >= axlo)
-                & (y0[b] <= ayhi)
-                & (y1[b] >= aylo)
-                & (z0[b] <= azhi)
-                & (z1[b] >= azlo)
-                & ((oa | own[b]) == 7)
-            )
-        pa = idx[a]
-        for t in range(ns):
-            pb = idx[surv[t]]
-            if far_run:
-                # Only (far object of i, track j) with i < j: ENU_i is the pair's frame.
-                ga = members[s0 + pa]
-                gb = members[s0 + pb]
-                if (ga >= n) == (gb >= n):
-                    continue
-                i = ga - n if ga >= n else gb - n
-                j = gb if ga >= n else ga
-                if i >= j:
-                    continue
-            if not _same_time(lm, pa, pb):
-                continue
-            if k >= pairs.shape[0]:
-                grown = np.empty((2 * pairs.shape[0] + 64, 2), dtype=np.int32)
-                grown[:k] = pairs[:k]
-                pairs = grown
-            pairs[k, 0] = pa
-            pairs[k, 1] = pb
-            k += 1
-    return k, pairs
-
-
 @njit(cache=True, inline="always")
 def _same_time(pm: F32, a: int, b: int) -> bool:
-    """Whether objects a and b (rows of float32 motions pm, see _assign) can be within
+    """Whether objects a and b (rows of float32 motions pm, see _place) can be within
     the sum of their radii horizontally and within the sum of their altitude
     half-widths vertically at one and the same time of [0, T]: the swept boxes and
     altitude intervals only say "somewhere, at some times". Exact arithmetic on the
@@ -1024,198 +338,6 @@ def _same_time(pm: F32, a: int, b: int) -> bool:
     dz = z0 + t * wz
     rr = np.float64(pm[a, 6]) + np.float64(pm[b, 6])
     return bool(dx * dx + dy * dy + dz * dz < rr * rr)
-
-
-@njit(cache=True)
-def build_grid(
-    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, D: float, H: float,
-    T: float, far_run: bool, a_max: float,
-) -> tuple[B1, F32, F64, I64, I32, F64, F64]:  # fmt: skip
-    """The grid of one run (the near run, or with far_run the far run, whose a_max (m)
-    is the near run's largest reach): regular flags bool[N], object motions
-    float32[O, 10], packed inputs float64[N, 6], tiles' first members int64[tiles + 1]
-    and members int32[...], the tracks' summary float64[14] (see _assign) and the grid
-    parameters float64[25] (see _grid_params)."""
-    coef = slack_coefficient(D)
-    rot, origin, grid_lo, size, dims, a_lo, a_inv, n_keys, tile = _plan(
-        lat_deg, lon_deg, alt_m, ve, vn, vu, coef, far_run, a_max, D, H, T
-    )
-    inv_size = 1.0 / size
-    reg, mo, trng, inp, summary = _assign(
-        lat_deg, lon_deg, alt_m, ve, vn, vu, rot, origin, grid_lo, inv_size, dims, tile,
-        coef, far_run, a_max, D, H, T,
-    )  # fmt: skip
-    ntx = (dims[0] + tile - 1) // tile
-    nty = (dims[1] + tile - 1) // tile
-    tstart, members = _bucket(trng, ntx, nty)
-    gp = np.empty(25, dtype=np.float64)
-    gp[0:3] = grid_lo
-    gp[3] = inv_size
-    gp[4:7] = dims
-    gp[7] = a_lo
-    gp[8] = a_inv
-    gp[9] = n_keys
-    gp[10] = tile
-    gp[11] = ntx
-    gp[12] = nty
-    gp[13:22] = rot.ravel()
-    gp[22:25] = origin
-    return reg, mo, inp, tstart, members, summary, gp
-
-
-@njit(cache=True)
-def _grid_params(
-    gp: F64,
-) -> tuple[F64, float, I64, float, float, int, int, int, F64, F64]:
-    """Unpacks build_grid's parameters: grid_lo float64[3] (m), inv_size (1/m), dims
-    int64[3], a_lo (m), a_inv (1/m), n_keys, tile, nty, rot float64[3, 3], origin
-    float64[3] (m)."""
-    dims = np.empty(3, dtype=np.int64)
-    for c in range(3):
-        dims[c] = int(gp[4 + c])
-    return (
-        gp[0:3].copy(), gp[3], dims, gp[7], gp[8], int(gp[9]), int(gp[10]), int(gp[12]),
-        gp[13:22].copy().reshape((3, 3)), gp[22:25].copy(),
-    )  # fmt: skip
-
-
-@njit(cache=True)
-def tile_chunks(tstart: I64) -> I64:
-    """Boundaries int64[chunks + 1] of contiguous tile ranges holding about equal numbers
-    of members (at most _TILE_CHUNKS ranges): the unit of parallel work."""
-    ntiles = tstart.shape[0] - 1
-    # A run-time value on purpose: with a global constant as an array size and prange
-    # bound, numba 0.68 miscompiles the parallel loop.
-    nchunk = max(1, min(_TILE_CHUNKS, ntiles))
-    bounds = np.empty(nchunk + 1, dtype=np.int64)
-    total = tstart[ntiles]
-    for b in range(nchunk + 1):
-        bounds[b] = np.searchsorted(tstart, total * b // nchunk)
-    bounds[0] = 0
-    bounds[nchunk] = ntiles
-    for b in range(1, nchunk + 1):
-        bounds[b] = min(max(bounds[b], bounds[b - 1]), ntiles)
-    return bounds
-
-
-@njit(cache=True)
-def chunk_scratch(
-    tstart: I64, t0: int, t1: int, gp: F64
-) -> tuple[F64, F32, F32, I32, I64, I64, I32, F32, I64, I32, I32]:
-    """Scratch for _tile_pairs over tiles [t0, t1), sized for the largest: lin, lm,
-    lbox, lcr, cnt, cfill, si, sf, surv, ent, pairs (see _tile_pairs)."""
-    m = 2
-    for t in range(t0, t1):
-        m = max(m, tstart[t + 1] - tstart[t])
-    tile = int(gp[10])
-    # (cfill doubles as the radix sort's 256 counters.)
-    ncl = max(tile * tile * int(gp[6]) + 1, 256)
-    return (
-        np.empty((m, 6), dtype=np.float64),
-        np.empty((m, 10), dtype=np.float32),
-        np.empty((m, 6), dtype=np.float32),
-        np.empty((m, 10), dtype=np.int32),
-        np.empty(ncl, dtype=np.int64),
-        np.empty(ncl, dtype=np.int64),
-        np.empty((6, m), dtype=np.int32),
-        np.empty((6, m), dtype=np.float32),
-        np.empty(m, dtype=np.int64),
-        np.empty(3 * m + 64, dtype=np.int32),
-        np.empty((m + 64, 2), dtype=np.int32),
-    )
-
-
-@njit(cache=True)
-def tile_pairs(
-    t: int,
-    tstart: I64,
-    members: I32,
-    mo: F32,
-    n: int,
-    far_run: bool,
-    gp: F64,
-    inp: F64,
-    lin: F64,
-    lm: F32,
-    lbox: F32,
-    lcr: I32,
-    cnt: I64,
-    cfill: I64,
-    si: I32,
-    sf: F32,
-    surv: I64,
-    ent: I32,
-    pairs: I32,
-) -> tuple[int, I32, I32]:
-    """_tile_pairs with the grid parameters of build_grid."""
-    grid_lo, inv_size, dims, a_lo, a_inv, n_keys, tile, nty, _, _ = _grid_params(gp)
-    return _tile_pairs(
-        t, tstart, members, mo, n, far_run, tile, nty, grid_lo, inv_size, dims, a_lo, a_inv,
-        n_keys, inp, lin, lm, lbox, lcr, cnt, cfill, si, sf, surv, ent, pairs,
-    )  # fmt: skip
-
-
-@njit(cache=True)
-def _candidates_chunk(
-    t0: int,
-    t1: int,
-    tstart: I64,
-    members: I32,
-    mo: F32,
-    inp: F64,
-    n: int,
-    far_run: bool,
-    gp: F64,
-    out_i: I64,
-    out_j: I64,
-    o0: int,
-    write: bool,
-) -> int:
-    """Candidate pairs (i < j, track indices) of tiles [t0, t1): counted, or written
-    from out_*[o0]. Returns the count."""
-    lin, lm, lbox, lcr, cnt, cfill, si, sf, surv, ent, pairs = chunk_scratch(tstart, t0, t1, gp)
-    k = 0
-    for t in range(t0, t1):
-        npair, ent, pairs = tile_pairs(
-            t, tstart, members, mo, n, far_run, gp, inp, lin, lm, lbox, lcr, cnt, cfill,
-            si, sf, surv, ent, pairs,
-        )  # fmt: skip
-        s0 = tstart[t]
-        for q in range(npair):
-            i = members[s0 + pairs[q, 0]] % n
-            j = members[s0 + pairs[q, 1]] % n
-            if write:
-                out_i[o0 + k] = min(i, j)
-                out_j[o0 + k] = max(i, j)
-            k += 1
-    return k
-
-
-@njit(cache=True)
-def _candidates(
-    tstart: I64, members: I32, mo: F32, inp: F64, n: int, far_run: bool, gp: F64
-) -> tuple[I64, I64]:
-    """Candidate pairs (i < j), int64[K] each, of one run: counted, then written.
-    Serial (screen_conflicts does not use it; a parallel loop would cost compile time)."""
-    ntiles = tstart.shape[0] - 1
-    none = np.empty(0, dtype=np.int64)
-    write = n < 0
-    total = _candidates_chunk(
-        0, ntiles, tstart, members, mo, inp, n, far_run, gp, none, none, 0, write
-    )
-    out_i = np.empty(total, dtype=np.int64)
-    out_j = np.empty(total, dtype=np.int64)
-    _candidates_chunk(
-        0, ntiles, tstart, members, mo, inp, n, far_run, gp, out_i, out_j, 0, not write
-    )
-    return out_i, out_j
-
-
-@njit(cache=True)
-def far_side_possible(summary: F64, gp: F64, D: float) -> bool:
-    """Whether the far run is needed (see _far_side_possible), from build_grid's
-    summary and parameters."""
-    return _far_side_possible(summary, gp[13:22].copy().reshape((3, 3)), gp[22:25].copy(), D)
 
 
 @njit(cache=True)
@@ -1260,26 +382,750 @@ def check_inputs(lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F
         raise ValueError("all inputs must have the same length")
 
 
-@njit(cache=True)
-def candidate_pairs(
-    lat_deg: F64,
-    lon_deg: F64,
-    alt_m: F64,
-    ve: F64,
-    vn: F64,
-    vu: F64,
-    D: float,
-    H: float,
+@njit(cache=True, inline="always")
+def _motion(
+    g: tuple[float, float, float, float, float, float, float, float, float, float, float, float],
+    ve_k: float, vn_k: float, reach: float, rot: F64, origin: F64, coef: float, D: float,
     T: float,
-) -> tuple[I64, I64]:
+) -> tuple[float, float, float, float, float, float, float]:  # fmt: skip
+    """A track's horizontal motion in the grid frame, from its geometry g (_geometry_1):
+    start point (3, m), displacement over T (3, m), radius (m). It starts at its
+    sub-point and moves with its horizontal velocity (east and north only; vertical
+    motion is the altitude's)."""
+    dx = g[0] - origin[0]
+    dy = g[1] - origin[1]
+    dz = g[2] - origin[2]
+    vx = ve_k * g[3] + vn_k * g[6]
+    vy = ve_k * g[4] + vn_k * g[7]
+    vz = ve_k * g[5] + vn_k * g[8]
+    px = rot[0, 0] * dx + rot[0, 1] * dy + rot[0, 2] * dz
+    py = rot[1, 0] * dx + rot[1, 1] * dy + rot[1, 2] * dz
+    pz = rot[2, 0] * dx + rot[2, 1] * dy + rot[2, 2] * dz
+    wx = T * (rot[0, 0] * vx + rot[0, 1] * vy + rot[0, 2] * vz)
+    wy = T * (rot[1, 0] * vx + rot[1, 1] * vy + rot[1, 2] * vz)
+    wz = T * (rot[2, 0] * vx + rot[2, 1] * vy + rot[2, 2] * vz)
+    gk = 0.5 * D + reach
+    r = 0.5 * D + coef * gk * gk + _ABS_MARGIN + _REL_MARGIN * (D + reach)
+    return px, py, pz, wx, wy, wz, r
+
+
+@njit(cache=True, inline="always")
+def _alt_motion(alt_k: float, vu_k: float, H: float, T: float) -> tuple[float, float, float]:
+    """The vertical part of a track's motion in float32 (motion columns 7-9): altitude
+    (m), vertical displacement over T (m), altitude half-width (m; rounded up over the
+    margin, so that it absorbs the rounding of the other two). Computed without the
+    geometry, so that a track's altitude interval is known before it is placed."""
+    dalt = T * vu_k
+    m_alt = 0.5 * H + _ALT_ABS_MARGIN + _REL_MARGIN * (2.0 * abs(alt_k) + abs(dalt) + H)
+    return (
+        np.float64(np.float32(alt_k)),
+        np.float64(np.float32(dalt)),
+        np.float64(_f32_up(m_alt + _F32_REL * (abs(alt_k) + abs(dalt)) + _ALT_ABS_MARGIN)),
+    )
+
+
+@njit(cache=True, inline="always")
+def _alt_bounds(a0: float, dalt: float, m: float) -> tuple[np.float32, np.float32]:
+    """Altitude interval (float32, rounded outwards; m) over [0, T] of the float32
+    vertical motion (a0, dalt, m) (see _alt_motion)."""
+    a1 = a0 + dalt
+    return _f32_down(min(a0, a1) - m), _f32_up(max(a0, a1) + m)
+
+
+@njit(cache=True, inline="always")
+def _place(
+    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, k: int, reach: float,
+    rot: F64, origin: F64, coef: float, D: float, H: float, T: float, mo: F32, p: int,
+) -> None:  # fmt: skip
+    """Regular track k's motion into mo[p] (float32[., 10]: start point 0-2 and
+    displacement over T 3-5 in the grid frame, radius 6, altitude 7, vertical
+    displacement over T 8, altitude half-width 9; m); reach: T (|v_h| + |v_u|) (m).
+    Rounding the start point and displacement moves the segment by at most
+    2^-22 (|p| + |w|), which the stored radius absorbs; likewise the altitude margin.
+    From here on the float32 motion is the track: boxes, altitude intervals and the
+    same-time test all derive from it, so they agree to the bit wherever computed."""
+    g = _geometry_1(lat_deg[k], lon_deg[k], ve[k], vn[k], vu[k])
+    px, py, pz, wx, wy, wz, r = _motion(g, ve[k], vn[k], reach, rot, origin, coef, D, T)
+    mo[p, 0] = np.float32(px)
+    mo[p, 1] = np.float32(py)
+    mo[p, 2] = np.float32(pz)
+    mo[p, 3] = np.float32(wx)
+    mo[p, 4] = np.float32(wy)
+    mo[p, 5] = np.float32(wz)
+    big = max(abs(px), abs(py), abs(pz)) + max(abs(wx), abs(wy), abs(wz))
+    mo[p, 6] = _f32_up(r + _F32_REL * big + 0.01)
+    a0, dalt, m = _alt_motion(alt_m[k], vu[k], H, T)
+    mo[p, 7] = a0
+    mo[p, 8] = dalt
+    mo[p, 9] = m
+
+
+@njit(cache=True)
+def _plan(
+    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, coef: float,
+    D: float, H: float, T: float,
+) -> tuple[F64, F64, F64, float, int, int]:  # fmt: skip
+    """Grid plan from a fixed sample of the tracks: rotation float64[3, 3] (rows: grid
+    axes in ECEF), origin float64[3] (m), the grid's lower corner float64[2] (m), cell
+    edge (m) and dimensions nx, ny.
+
+    Third axis towards the sample's centroid, origin there (for tracks all over the globe
+    the centroid is near the Earth's centre and the ECEF axes are kept). None of this
+    affects which pairs are found, only how fast: cell coordinates are clamped to the
+    grid (a monotone map, so the neighbour argument holds), and a track outside the
+    sampled extent simply lands in a border cell.
+    """
+    n = lat_deg.shape[0]
+    step = max(1, n // _PLAN_SAMPLES)
+    rot = np.eye(3, dtype=np.float64)
+    origin = np.zeros(3, dtype=np.float64)
+    cnt = 0
+    for k in range(0, n, step):
+        if _regular(lat_deg, lon_deg, alt_m, ve, vn, vu, k, T)[0]:
+            x, y, z = geodetic_to_ecef_1(lat_deg[k], lon_deg[k], 0.0)
+            origin[0] += x
+            origin[1] += y
+            origin[2] += z
+            cnt += 1
+    if cnt > 0:
+        for c in range(3):
+            origin[c] /= cnt
+    norm = math.sqrt(origin[0] ** 2 + origin[1] ** 2 + origin[2] ** 2)
+    if norm >= 1e5:
+        zx = origin[0] / norm
+        zy = origin[1] / norm
+        zz = origin[2] / norm
+        # x axis: the ECEF axis least aligned with z, made orthogonal to it.
+        if abs(zx) <= abs(zy) and abs(zx) <= abs(zz):
+            ax, ay, az = 1.0, 0.0, 0.0
+        elif abs(zy) <= abs(zz):
+            ax, ay, az = 0.0, 1.0, 0.0
+        else:
+            ax, ay, az = 0.0, 0.0, 1.0
+        d = ax * zx + ay * zy + az * zz
+        xx = ax - d * zx
+        xy = ay - d * zy
+        xz = az - d * zz
+        xn = math.sqrt(xx * xx + xy * xy + xz * xz)
+        rot[0, 0], rot[0, 1], rot[0, 2] = xx / xn, xy / xn, xz / xn
+        rot[1, 0] = zy * rot[0, 2] - zz * rot[0, 1]
+        rot[1, 1] = zz * rot[0, 0] - zx * rot[0, 2]
+        rot[1, 2] = zx * rot[0, 1] - zy * rot[0, 0]
+        rot[2, 0], rot[2, 1], rot[2, 2] = zx, zy, zz
+    lo = np.full(2, math.inf)
+    hi = np.full(2, -math.inf)
+    ext = np.empty(n // step + 1, dtype=np.float64)
+    row = np.empty((1, 10), dtype=np.float32)
+    cnt = 0
+    for k in range(0, n, step):
+        ok, a = _regular(lat_deg, lon_deg, alt_m, ve, vn, vu, k, T)
+        if not ok:
+            continue
+        _place(lat_deg, lon_deg, alt_m, ve, vn, vu, k, a, rot, origin, coef, D, H, T, row, 0)
+        xl, xh, yl, yh, _, _ = _box(row, 0)
+        lo[0] = min(lo[0], np.float64(xl))
+        hi[0] = max(hi[0], np.float64(xh))
+        lo[1] = min(lo[1], np.float64(yl))
+        hi[1] = max(hi[1], np.float64(yh))
+        ext[cnt] = max(np.float64(xh) - np.float64(xl), np.float64(yh) - np.float64(yl))
+        cnt += 1
+    size = 1.0
+    if cnt > 0:
+        e = np.sort(ext[:cnt])
+        size = max(e[min(cnt - 1, int(_CELL_QUANTILE * cnt))] * 1.001, 1.0)
+    else:
+        lo[:] = 0.0
+        hi[:] = 0.0
+    # Some room for tracks the sample missed.
+    for c in range(2):
+        pad = 0.05 * (hi[c] - lo[c]) + size
+        lo[c] -= pad
+        hi[c] += pad
+    cap = _CELLS_PER_TRACK * n + 64
+    while True:
+        nx = int((hi[0] - lo[0]) / size) + 1
+        ny = int((hi[1] - lo[1]) / size) + 1
+        if nx * ny <= cap:
+            break
+        size *= max(math.sqrt(nx * ny / cap), 1.01)
+    return rot, origin, lo, size, nx, ny
+
+
+@njit(cache=True)
+def _cells_chunk(
+    k0: int, k1: int, lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64,
+    rot: F64, origin: F64, gp: F64, coef: float, D: float, H: float, T: float, mo: F32,
+    inp: F64, code: I32,
+) -> None:  # fmt: skip
+    """Tracks [k0, k1) of _cells."""
+    x_lo, y_lo, inv, nx, ny = _grid_params(gp)
+    for k in range(k0, k1):
+        ok, a = _regular(lat_deg, lon_deg, alt_m, ve, vn, vu, k, T)
+        if not ok:
+            code[k] = -1
+            continue
+        _place(lat_deg, lon_deg, alt_m, ve, vn, vu, k, a, rot, origin, coef, D, H, T, mo, k)
+        inp[k, 0] = lat_deg[k]
+        inp[k, 1] = lon_deg[k]
+        inp[k, 2] = alt_m[k]
+        inp[k, 3] = ve[k]
+        inp[k, 4] = vn[k]
+        inp[k, 5] = vu[k]
+        xl, xh, yl, yh, _, _ = _box(mo, k)
+        cx0 = _cell(xl, x_lo, inv, nx)
+        cy0 = _cell(yl, y_lo, inv, ny)
+        if _cell(xh, x_lo, inv, nx) - cx0 > 1 or _cell(yh, y_lo, inv, ny) - cy0 > 1:
+            code[k] = -2
+        else:
+            code[k] = cx0 * ny + cy0
+
+
+@njit(cache=True, parallel=True)
+def _cells(
+    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, rot: F64,
+    origin: F64, gp: F64, coef: float, D: float, H: float, T: float, mo: F32, inp: F64,
+    code: I32,
+) -> None:  # fmt: skip
+    """mo[k] := regular track k's motion (see _place; mo: float32[N, 10]), inp[k] := its
+    inputs packed in a row (lat, lon, alt, ve, vn, vu; inp: float64[N, 6]: one or two
+    cache lines to fetch later rather than six), code[k] := its cell if it is normal,
+    -2 if big, -1 if wild (code: int32[N])."""
+    n = lat_deg.shape[0]
+    nch = (n + _CHUNK - 1) // _CHUNK
+    # Each prange body is a call, with int64 arguments (a prange index is unsigned, and a
+    # helper called with both would be compiled twice); no name in it is shared with
+    # the serial code (numba would take such a name for a reduction variable).
+    for ch in prange(nch):
+        c = int(np.int64(ch))
+        _cells_chunk(
+            c * _CHUNK, min(n, (c + 1) * _CHUNK), lat_deg, lon_deg, alt_m, ve, vn, vu, rot,
+            origin, gp, coef, D, H, T, mo, inp, code,
+        )  # fmt: skip
+
+
+@njit(cache=True)
+def _bucket(code: I32, cstart: I64, order: I32) -> tuple[int, I64, I64]:
+    """Tracks by cell (counting sort, O(N + cells)): cstart[c] := the first position of
+    cell c (cstart: int64[cells + 1]), order[:M] := the normal tracks cell by cell,
+    ascending within a cell (order: int32[N]). Returns M, the big tracks int64[B] and
+    the wild ones int64[W], ascending."""
+    n = code.shape[0]
+    ncells = cstart.shape[0] - 1
+    cstart[:] = 0
+    nb = 0
+    nw = 0
+    for k in range(n):
+        c = code[k]
+        if c >= 0:
+            cstart[c + 1] += 1
+        elif c == -2:
+            nb += 1
+        else:
+            nw += 1
+    for c in range(ncells):
+        cstart[c + 1] += cstart[c]
+    fill = cstart[:ncells].copy()
+    bigs = np.empty(nb, dtype=np.int64)
+    wild = np.empty(nw, dtype=np.int64)
+    nb = 0
+    nw = 0
+    for k in range(n):
+        c = code[k]
+        if c >= 0:
+            order[fill[c]] = k
+            fill[c] += 1
+        elif c == -2:
+            bigs[nb] = k
+            nb += 1
+        else:
+            wild[nw] = k
+            nw += 1
+    return int(cstart[ncells]), bigs, wild
+
+
+@njit(cache=True)
+def _row_groups(cstart: I64, nx: int, ny: int) -> I64:
+    """Boundaries int64[groups + 1] of contiguous grid-row ranges holding about equal
+    numbers of tracks (at most _ROW_GROUPS ranges)."""
+    # A run-time value on purpose: with a global constant as an array size and prange
+    # bound, numba 0.68 miscompiles the parallel loop.
+    ngroup = max(1, min(_ROW_GROUPS + 0 * nx, nx))
+    total = cstart[nx * ny]
+    bounds = np.empty(ngroup + 1, dtype=np.int64)
+    bounds[0] = 0
+    row = 0
+    for g in range(1, ngroup):
+        target = total * g // ngroup
+        while row < nx and cstart[row * ny] < target:
+            row += 1
+        bounds[g] = max(row, bounds[g - 1])
+    bounds[ngroup] = nx
+    return bounds
+
+
+@njit(cache=True, inline="always")
+def _put(p: int, k: int, mo: F32, inp: F64, sb: F32, smo: F32, sin_: F64, sidx: I32) -> None:
+    """Track k at position p of the grid order: its motion smo[p], box and altitude
+    interval sb[:, p], inputs sin_[:, p] (lat, lon, alt, ve, vn, vu) and sidx[p] = k.
+    A pair test then reads two nearby positions rather than two rows anywhere in the
+    track order."""
+    for c in range(10):
+        smo[p, c] = mo[k, c]
+    xl, xh, yl, yh, zl, zh = _box(smo, p)
+    al, ah = _alt_bounds(np.float64(smo[p, 7]), np.float64(smo[p, 8]), np.float64(smo[p, 9]))
+    sb[0, p] = xl
+    sb[1, p] = xh
+    sb[2, p] = yl
+    sb[3, p] = yh
+    sb[4, p] = zl
+    sb[5, p] = zh
+    sb[6, p] = al
+    sb[7, p] = ah
+    for c in range(6):
+        sin_[c, p] = inp[k, c]
+    sidx[p] = k
+
+
+@njit(cache=True)
+def _sort_rows(
+    r0: int, r1: int, cstart: I64, order: I32, mo: F32, inp: F64, gp: F64, sb: F32,
+    smo: F32, sin_: F64, sidx: I32,
+) -> None:  # fmt: skip
+    """The cells of grid rows [r0, r1): their tracks sorted by the lower end of their
+    altitude interval and put at the cells' positions (see _put)."""
+    ny = int(gp[4])
+    c0 = r0 * ny
+    c1 = r1 * ny
+    m = 1
+    for c in range(c0, c1):
+        m = max(m, cstart[c + 1] - cstart[c])
+    key = np.empty(m, dtype=np.float32)
+    trk = np.empty(m, dtype=np.int32)
+    for c in range(c0, c1):
+        s = cstart[c]
+        mc = cstart[c + 1] - s
+        if mc == 0:
+            continue
+        for r in range(mc):
+            k = order[s + r]
+            key[r] = _alt_bounds(np.float64(mo[k, 7]), np.float64(mo[k, 8]), np.float64(mo[k, 9]))[
+                0
+            ]
+            trk[r] = k
+        if mc <= _INSERTION_MAX:
+            for r in range(1, mc):
+                kv = key[r]
+                kt = trk[r]
+                q = r - 1
+                while q >= 0 and key[q] > kv:
+                    key[q + 1] = key[q]
+                    trk[q + 1] = trk[q]
+                    q -= 1
+                key[q + 1] = kv
+                trk[q + 1] = kt
+        else:
+            perm = np.argsort(key[:mc], kind="mergesort")
+            tmp = trk[:mc].copy()
+            for r in range(mc):
+                trk[r] = tmp[perm[r]]
+        for r in range(mc):
+            _put(s + r, int(trk[r]), mo, inp, sb, smo, sin_, sidx)
+
+
+@njit(cache=True, parallel=True)
+def _order_tracks(
+    cstart: I64, order: I32, bigs: I64, groups: I64, mo: F32, inp: F64, gp: F64, sb: F32,
+    smo: F32, sin_: F64, sidx: I32,
+) -> None:  # fmt: skip
+    """The tracks in grid order: the normal ones cell by cell, each cell's by the lower
+    end of their altitude interval (positions 0 .. M-1), then the big ones (M .. M+B-1),
+    each put as _put does. Parallel over the row groups."""
+    ng = groups.shape[0] - 1
+    for gg in prange(ng):
+        g = int(np.int64(gg))
+        _sort_rows(
+            groups[g], groups[g + 1], cstart, order, mo, inp, gp, sb, smo, sin_, sidx
+        )  # fmt: skip
+    nn = int(gp[5])
+    for q in range(bigs.shape[0]):
+        _put(nn + q, int(bigs[q]), mo, inp, sb, smo, sin_, sidx)
+
+
+@njit(cache=True, inline="always")
+def _emit(
+    p: int, t: int, smo: F32, sin_: F64, sidx: I32, loc: F64, lin: F64, D: float, H: float,
+    T: float, exact: bool, oi: I32, oj: I32, res: F64, o0: int, cap: int, k: int,
+) -> int:  # fmt: skip
+    """Positions p and t, whose boxes and altitude intervals overlap: the same-time test,
+    then (if exact) the exact pair test on the two tracks' rows, built here (scratch loc
+    float64[2, 12], lin float64[4, 2]) by the very operations screen_all_pairs uses, the
+    lower track first as it orders a pair, so that the result is the same bit for bit.
+    A pair that passes is written at row o0 + k if k < cap. Returns the new count."""
+    if not _same_time(smo, p, t):
+        return k
+    if sidx[p] > sidx[t]:
+        p, t = t, p
+    if exact:
+        for r in range(2):
+            q = p if r == 0 else t
+            g = _geometry_1(sin_[0, q], sin_[1, q], sin_[3, q], sin_[4, q], sin_[5, q])
+            loc[r, 0] = g[0]
+            loc[r, 1] = g[1]
+            loc[r, 2] = g[2]
+            loc[r, 3] = g[3]
+            loc[r, 4] = g[4]
+            loc[r, 5] = g[5]
+            loc[r, 6] = g[6]
+            loc[r, 7] = g[7]
+            loc[r, 8] = g[8]
+            loc[r, 9] = g[9]
+            loc[r, 10] = g[10]
+            loc[r, 11] = g[11]
+            lin[0, r] = sin_[2, q]
+            lin[1, r] = sin_[3, q]
+            lin[2, r] = sin_[4, q]
+            lin[3, r] = sin_[5, q]
+        res_ = pair_conflict(0, 1, loc, lin[0], lin[1], lin[2], lin[3], D, H, T)
+        if not res_[0]:
+            return k
+        if k < cap:
+            oi[o0 + k] = sidx[p]
+            oj[o0 + k] = sidx[t]
+            store_result(res, o0 + k, res_)
+    elif k < cap:
+        oi[o0 + k] = sidx[p]
+        oj[o0 + k] = sidx[t]
+    return k + 1
+
+
+@njit(cache=True, inline="always")
+def _boxes_meet(sb: F32, p: int, t: int) -> bool:
+    """Whether the boxes at positions p and t overlap on all three axes."""
+    return bool(
+        (sb[0, t] <= sb[1, p])
+        & (sb[1, t] >= sb[0, p])
+        & (sb[2, t] <= sb[3, p])
+        & (sb[3, t] >= sb[2, p])
+        & (sb[4, t] <= sb[5, p])
+        & (sb[5, t] >= sb[4, p])
+    )
+
+
+@njit(cache=True)
+def _sweep_rows(
+    r0: int, r1: int, nx: int, ny: int, cstart: I64, sb: F32, smo: F32, sin_: F64,
+    sidx: I32, D: float, H: float, T: float, exact: bool, oi: I32, oj: I32, res: F64,
+    o0: int, cap: int,
+) -> int:  # fmt: skip
+    """Pairs among the normal tracks of grid rows [r0, r1), each cell with itself and
+    its neighbours (cx + 1, cy - 1 .. cy + 1) and (cx, cy + 1); see _emit for the
+    output. Returns the count."""
+    loc = np.empty((2, 12), dtype=np.float64)
+    lin = np.empty((4, 2), dtype=np.float64)
+    k = 0
+    for cx in range(r0, r1):
+        for cy in range(ny):
+            c = cx * ny + cy
+            s = cstart[c]
+            e = cstart[c + 1]
+            if s == e:
+                continue
+            # The cell itself: partners follow in altitude order while they can overlap.
+            for p in range(s, e):
+                top = sb[7, p]
+                t = p + 1
+                while t < e and sb[6, t] <= top:
+                    if _boxes_meet(sb, p, t):
+                        k = _emit(
+                            p, t, smo, sin_, sidx, loc, lin, D, H, T, exact, oi, oj, res, o0, cap,
+                            k,
+                        )  # fmt: skip
+                    t += 1
+            for nb in range(4):
+                if nb == 0:
+                    if cy + 1 >= ny:
+                        continue
+                    c2 = c + 1
+                else:
+                    cy2 = cy + nb - 2
+                    if cx + 1 >= nx or cy2 < 0 or cy2 >= ny:
+                        continue
+                    c2 = (cx + 1) * ny + cy2
+                s2 = cstart[c2]
+                e2 = cstart[c2 + 1]
+                if s2 == e2:
+                    continue
+                # Two cells: a merge in altitude order; the track with the lower
+                # interval start meets the other cell's tracks from the merge point on.
+                p = s
+                q = s2
+                while p < e and q < e2:
+                    if sb[6, p] <= sb[6, q]:
+                        top = sb[7, p]
+                        t = q
+                        while t < e2 and sb[6, t] <= top:
+                            if _boxes_meet(sb, p, t):
+                                k = _emit(
+                                    p, t, smo, sin_, sidx, loc, lin, D, H, T, exact, oi, oj,
+                                    res, o0, cap, k,
+                                )  # fmt: skip
+                            t += 1
+                        p += 1
+                    else:
+                        top = sb[7, q]
+                        t = p
+                        while t < e and sb[6, t] <= top:
+                            if _boxes_meet(sb, q, t):
+                                k = _emit(
+                                    q, t, smo, sin_, sidx, loc, lin, D, H, T, exact, oi, oj,
+                                    res, o0, cap, k,
+                                )  # fmt: skip
+                            t += 1
+                        q += 1
+    return k
+
+
+@njit(cache=True)
+def _sweep_bigs(
+    b0: int, b1: int, gp: F64, cstart: I64, sb: F32, smo: F32, sin_: F64, sidx: I32,
+    D: float, H: float, T: float, exact: bool, oi: I32, oj: I32, res: F64, o0: int,
+    cap: int,
+) -> int:  # fmt: skip
+    """Pairs of the big tracks at positions [b0, b1) (after all the normal ones): with
+    the normal tracks of the cells their box spans, widened by one cell downwards on
+    each axis (where an overlapping normal box's lower corner can lie), and with the big
+    tracks after them. See _emit for the output. Returns the count."""
+    x_lo, y_lo, inv, nx, ny = _grid_params(gp)
+    loc = np.empty((2, 12), dtype=np.float64)
+    lin = np.empty((4, 2), dtype=np.float64)
+    k = 0
+    total = sidx.shape[0]
+    for a in range(b0, b1):
+        cx0 = max(_cell(sb[0, a], x_lo, inv, nx) - 1, 0)
+        cx1 = _cell(sb[1, a], x_lo, inv, nx)
+        cy0 = max(_cell(sb[2, a], y_lo, inv, ny) - 1, 0)
+        cy1 = _cell(sb[3, a], y_lo, inv, ny)
+        top = sb[7, a]
+        for cx in range(cx0, cx1 + 1):
+            for cy in range(cy0, cy1 + 1):
+                c = cx * ny + cy
+                for t in range(cstart[c], cstart[c + 1]):
+                    # Sorted by the interval's lower end: nothing further can overlap.
+                    if sb[6, t] > top:
+                        break
+                    if sb[7, t] >= sb[6, a] and _boxes_meet(sb, a, t):
+                        k = _emit(
+                            a, t, smo, sin_, sidx, loc, lin, D, H, T, exact, oi, oj, res, o0, cap,
+                            k,
+                        )  # fmt: skip
+        for t in range(a + 1, total):
+            if sb[6, t] <= top and sb[7, t] >= sb[6, a] and _boxes_meet(sb, a, t):
+                k = _emit(a, t, smo, sin_, sidx, loc, lin, D, H, T, exact, oi, oj, res, o0, cap, k)
+    return k
+
+
+@njit(cache=True)
+def _grid_params(gp: F64) -> tuple[float, float, float, int, int]:
+    """The grid's parameters gp float64[6]: lower corner (m), inverse cell edge (1/m),
+    dimensions nx, ny (gp[5]: the number of normal tracks)."""
+    return gp[0], gp[1], gp[2], int(gp[3]), int(gp[4])
+
+
+@njit(cache=True)
+def _work_item(
+    w: int, groups: I64, gp: F64, cstart: I64, sb: F32, smo: F32, sin_: F64, sidx: I32,
+    D: float, H: float, T: float, exact: bool, oi: I32, oj: I32, res: F64, o0: int,
+    cap: int,
+) -> int:  # fmt: skip
+    """Work item w: a group of grid rows (w < number of row groups), else a group of
+    big tracks. Returns its count (see _emit)."""
+    ng = groups.shape[0] - 1
+    if w < ng:
+        return _sweep_rows(
+            groups[w], groups[w + 1], int(gp[3]), int(gp[4]), cstart, sb, smo, sin_, sidx, D,
+            H, T, exact, oi, oj, res, o0, cap,
+        )  # fmt: skip
+    b0 = int(gp[5]) + (w - ng) * _BIG_GROUP
+    b1 = min(sidx.shape[0], b0 + _BIG_GROUP)
+    return _sweep_bigs(
+        b0, b1, gp, cstart, sb, smo, sin_, sidx, D, H, T, exact, oi, oj, res, o0, cap
+    )
+
+
+@njit(cache=True)
+def _spread(count: int) -> I64:
+    """0 .. count-1 in bit-reversed order (of the next power of two). A parallel loop
+    hands each of T threads a contiguous block of iterations; in this order every block
+    takes items from all over the range, so a dense region is shared out."""
+    bits = 0
+    while (1 << bits) < count:
+        bits += 1
+    out = np.empty(count, dtype=np.int64)
+    m = 0
+    for x in range(1 << bits):
+        r = 0
+        for b in range(bits):
+            r |= ((x >> b) & 1) << (bits - 1 - b)
+        if r < count:
+            out[m] = r
+            m += 1
+    return out
+
+
+class Grid(NamedTuple):
+    """The tracks filed in the grid (:func:`build_grid`). P = M + B positions: the M
+    normal tracks cell by cell (each cell's by the lower end of their altitude
+    interval), then the B big ones."""
+
+    cstart: I64  # int64[cells + 1]: each cell's first position
+    sb: F32  # float32[8, P]: box xlo, xhi, ylo, yhi, zlo, zhi, altitude lo, hi (m)
+    smo: F32  # float32[P, 10]: motion (see _place)
+    sin_: F64  # float64[6, P]: lat, lon (degrees), alt_m (m), ve, vn, vu (m/s)
+    sidx: I32  # int32[P]: the track at each position
+    wild: I64  # int64[W]: tracks outside the grid, ascending
+    groups: I64  # int64[G + 1]: row groups of about equal membership
+    gp: F64  # float64[6]: lower corner x, y (m), 1 / cell edge (1/m), nx, ny, M
+
+
+def build_grid(
+    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, D: float, H: float,
+    T: float,
+) -> Grid:  # fmt: skip
+    """The tracks (inputs as screen_all_pairs, checked by the caller) filed in the grid.
+
+    Large arrays are allocated here, by NumPy, rather than inside the kernels: NumPy asks
+    for transparent huge pages, and a fresh page costs far more than the work done on it
+    on a virtual machine (about 1 ms per MB in 4 KiB pages here, 0.2 ms in huge pages).
+    """
+    n = lat_deg.shape[0]
+    coef = slack_coefficient(D)
+    rot, origin, lo, size, nx, ny = _plan(lat_deg, lon_deg, alt_m, ve, vn, vu, coef, D, H, T)
+    gp = np.array([lo[0], lo[1], 1.0 / size, nx, ny, 0.0])
+    mo = np.empty((n, 10), dtype=np.float32)
+    inp = np.empty((n, 6), dtype=np.float64)
+    code = np.empty(n, dtype=np.int32)
+    _cells(lat_deg, lon_deg, alt_m, ve, vn, vu, rot, origin, gp, coef, D, H, T, mo, inp, code)
+    cstart = np.empty(nx * ny + 1, dtype=np.int64)
+    order = np.empty(n, dtype=np.int32)
+    nn, bigs, wild = _bucket(code, cstart, order)
+    gp[5] = nn
+    groups = _row_groups(cstart, nx, ny)
+    total = nn + bigs.shape[0]
+    sb = np.empty((8, total), dtype=np.float32)
+    smo = np.empty((total, 10), dtype=np.float32)
+    sin_ = np.empty((6, total), dtype=np.float64)
+    sidx = np.empty(total, dtype=np.int32)
+    _order_tracks(cstart, order, bigs, groups, mo, inp, gp, sb, smo, sin_, sidx)
+    return Grid(cstart, sb, smo, sin_, sidx, wild, groups, gp)
+
+
+@njit(cache=True, parallel=True)
+def _pairs_pass(
+    items: I64, room: I64, cnt: I64, groups: I64, gp: F64, cstart: I64, sb: F32, smo: F32,
+    sin_: F64, sidx: I32, D: float, H: float, T: float, exact: bool, oi: I32, oj: I32,
+    res: F64,
+) -> None:  # fmt: skip
+    """Work items items[:] in parallel (in that order), item w writing into rows
+    [room[w], room[w + 1]) and its count into cnt[w]."""
+    m = items.shape[0]
+    for ww in prange(m):
+        w = items[int(np.int64(ww))]
+        cnt[w] = _work_item(
+            w, groups, gp, cstart, sb, smo, sin_, sidx, D, H, T, exact, oi, oj, res, room[w],
+            room[w + 1] - room[w],
+        )  # fmt: skip
+
+
+@njit(cache=True)
+def _compact(
+    room: I64, cnt: I64, off: I64, oi: I32, oj: I32, res: F64, di: I64, dj: I64, dres: F64
+) -> None:
+    """Rows of the items that fitted into their room, to their final place off[w]."""
+    for w in range(cnt.shape[0]):
+        if cnt[w] > room[w + 1] - room[w]:
+            continue
+        s0 = room[w]
+        d0 = off[w]
+        for t in range(cnt[w]):
+            di[d0 + t] = oi[s0 + t]
+            dj[d0 + t] = oj[s0 + t]
+            for f in range(res.shape[1]):
+                dres[d0 + t, f] = res[s0 + t, f]
+
+
+def grid_pairs(grid: Grid, D: float, H: float, T: float, exact: bool) -> tuple[I64, I64, F64]:
+    """The grid's pairs (i < j, tracks), unsorted: with exact, the conflicts and their
+    seven numbers float64[K, 7] (kernels.pairtest.store_result); without, the candidates
+    (float64[K, 0]). Parallel over the work items (row groups, then groups of big
+    tracks), each writing into room reserved for it; the items that find more are run
+    again (in parallel) into exact room."""
+    ng = grid.groups.shape[0] - 1
+    ny = int(grid.gp[4])
+    nn = int(grid.gp[5])
+    nbig = grid.sidx.shape[0] - nn
+    nitem = ng + (nbig + _BIG_GROUP - 1) // _BIG_GROUP
+    members = np.full(nitem, _BIG_GROUP, dtype=np.int64)
+    members[:ng] = np.diff(grid.cstart[grid.groups * ny])
+    room = np.zeros(nitem + 1, dtype=np.int64)
+    np.cumsum(_ROOM_PER_TRACK * members + 64, out=room[1:])
+    ncol = 7 if exact else 0
+    si = np.empty(room[-1], dtype=np.int32)
+    sj = np.empty(room[-1], dtype=np.int32)
+    sres = np.empty((room[-1], ncol), dtype=np.float64)
+    cnt = np.zeros(nitem, dtype=np.int64)
+    args = (grid.groups, grid.gp, grid.cstart, grid.sb, grid.smo, grid.sin_)
+    _pairs_pass(_spread(nitem), room, cnt, *args, grid.sidx, D, H, T, exact, si, sj, sres)
+    off = np.zeros(nitem + 1, dtype=np.int64)
+    np.cumsum(cnt, out=off[1:])
+    oi = np.empty(off[-1], dtype=np.int64)
+    oj = np.empty(off[-1], dtype=np.int64)
+    res = np.empty((off[-1], ncol), dtype=np.float64)
+    _compact(room, cnt, off, si, sj, sres, oi, oj, res)
+    over = np.nonzero(cnt > np.diff(room))[0]
+    if over.size:
+        # Dense traffic: those items run again, straight into their final rows.
+        ri = np.empty(off[-1], dtype=np.int32)
+        rj = np.empty(off[-1], dtype=np.int32)
+        _pairs_pass(over, off, cnt.copy(), *args, grid.sidx, D, H, T, exact, ri, rj, res)
+        for w in over:
+            oi[off[w] : off[w + 1]] = ri[off[w] : off[w + 1]]
+            oj[off[w] : off[w + 1]] = rj[off[w] : off[w + 1]]
+    return oi, oj, res
+
+
+@njit(cache=True)
+def _wild_pairs(wild: I64, n: int) -> tuple[I64, I64]:
+    """Every pair (i < j) with a wild track (wild: int64[W], ascending), once."""
+    nw = wild.shape[0]
+    is_wild = np.zeros(n, dtype=np.bool_)
+    for w in wild:
+        is_wild[w] = True
+    extra = nw * (n - 1) - nw * (nw - 1) // 2
+    pi = np.empty(extra, dtype=np.int64)
+    pj = np.empty(extra, dtype=np.int64)
+    t = 0
+    for w in wild:
+        for k in range(n):
+            if k == w or (is_wild[k] and k < w):
+                continue
+            pi[t] = min(w, k)
+            pj[t] = max(w, k)
+            t += 1
+    return pi, pj
+
+
+def candidate_pairs(
+    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, D: float, H: float,
+    T: float,
+) -> tuple[I64, I64]:  # fmt: skip
     """Candidate pairs (i < j), a superset of the pairs screen_all_pairs flags.
 
     Same inputs as :func:`kernels.screen.screen_all_pairs`: lat_deg, lon_deg float64[N]
     (degrees), alt_m (m), ve, vn, vu (m/s, own ENU); D, H (m), T (s). Returns (i, j),
-    int64[K] each, sorted by (i, j), each pair once: the grid's candidates (near and far
-    runs) and every pair with a wild track. Empty when no conflict is possible (D or H
-    zero or NaN, T < 0 or NaN). Raises ValueError for parameters outside
-    :func:`parameters_supported` or an infinite T.
+    int64[K] each, sorted by (i, j), each pair once: the grid's candidates and every pair
+    with a wild track. Empty when no conflict is possible (D or H zero or NaN, T < 0 or
+    NaN). Raises ValueError for parameters outside :func:`parameters_supported` or an
+    infinite T.
     """
     check_inputs(lat_deg, lon_deg, alt_m, ve, vn, vu)
     n = lat_deg.shape[0]
@@ -1287,53 +1133,18 @@ def candidate_pairs(
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     if not parameters_supported(D, H, T) or not math.isfinite(T):
         raise ValueError("candidate_pairs: D, H or T outside the range the broad phase covers")
-    # Run-time values rather than literals: numba compiles a function once per literal
-    # argument value, and these are passed down a long chain.
-    far_run = n < 0
-    no_reach = 0.0 * n
-    reg, mo, inp, tstart, members, summary, gp = build_grid(
-        lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, far_run, no_reach
-    )
-    ci, cj = _candidates(tstart, members, mo, inp, n, far_run, gp)
-    if far_side_possible(summary, gp, D):
-        _, fmo, finp, ftstart, fmembers, _, fgp = build_grid(
-            lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, not far_run, summary[13]
-        )
-        fi, fj = _candidates(ftstart, fmembers, fmo, finp, n, not far_run, fgp)
-        ci = np.concatenate((ci, fi))
-        cj = np.concatenate((cj, fj))
-    wild = np.nonzero(~reg)[0]
-    nw = wild.shape[0]
-    # Pairs with a wild track: (w, k) for every k, counted once when both are wild.
-    extra = nw * (n - 1) - nw * (nw - 1) // 2
-    kc = ci.shape[0]
-    pi = np.empty(kc + extra, dtype=np.int64)
-    pj = np.empty(kc + extra, dtype=np.int64)
-    pi[:kc] = ci
-    pj[:kc] = cj
-    t = kc
-    for w in wild:
-        for k in range(n):
-            if k == w or (not reg[k] and k < w):
-                continue
-            pi[t] = min(w, k)
-            pj[t] = max(w, k)
-            t += 1
+    grid = build_grid(lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T)
+    ci, cj, _ = grid_pairs(grid, D, H, T, False)
+    wi, wj = _wild_pairs(grid.wild, n)
+    pi = np.concatenate((ci, wi))
+    pj = np.concatenate((cj, wj))
     order = pair_order(pi, pj, n)
     return pi[order], pj[order]
 
 
-@njit(cache=True)
 def count_candidates(
-    lat_deg: F64,
-    lon_deg: F64,
-    alt_m: F64,
-    ve: F64,
-    vn: F64,
-    vu: F64,
-    D: float,
-    H: float,
+    lat_deg: F64, lon_deg: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, D: float, H: float,
     T: float,
-) -> int:
+) -> int:  # fmt: skip
     """The number of pairs :func:`candidate_pairs` returns (same arguments)."""
     return int(candidate_pairs(lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T)[0].shape[0])

@@ -4,15 +4,16 @@ Pure Numba over NumPy arrays; no I/O. Two functions with the same inputs, output
 results (bit for bit):
 
 * :func:`screen_all_pairs`, the brute force: every pair i < j goes through
-  :func:`kernels.cpa.conflict_window_1`, after two cheap tests that skip pairs out of
+  :func:`kernels.cpa.conflict_window_1` (through :func:`kernels.pairtest.pair_conflict`),
+  after two cheap tests that skip pairs out of
   vertical or horizontal reach within T by a clear margin (they change no result). Time
   O(N^2) (parallel over i), memory O(N + conflicts): a first pass counts each row's
   conflicts, a prefix sum gives each row its slice of the output, and a second pass
   fills the slices.
 * :func:`screen_conflicts`, the one to use: the broad phase of :mod:`kernels.broadphase`
   proposes candidate pairs, a proven superset of the pairs the exact test flags, and the
-  same exact test (:func:`_pair`, on geometry computed with the same operations) runs on
-  those only. Time and memory O(N + candidates), never O(N^2).
+  same exact test (:func:`kernels.pairtest.pair_conflict`, on geometry computed with the
+  same operations) runs on those only. Time and memory O(N + candidates), never O(N^2).
 
 Both outputs are sorted by (i, j) and do not depend on the thread count.
 
@@ -49,7 +50,7 @@ between the tangent-plane separation above and the ECEF one, s_k = 2.5 (1 + eta)
 
 One property of the tangent-plane method needs a guard: the projection of
 ECEF_j - ECEF_i on east_i, north_i is also small when track j is near the point where
-track i's normal line leaves the Earth again, about the antipode. :func:`_pair` drops a
+track i's normal line leaves the Earth again, about the antipode. ``pair_conflict`` drops a
 pair whose sub-point j lies more than rho = b^2 / a = 6,335 km below i's tangent plane
 (the far side of the globe); a near-side pair is only that deep beyond 8,960 km of chord,
 far outside any look-ahead, so the gate changes nothing else.
@@ -67,17 +68,15 @@ from numba import njit, prange
 from kernels.broadphase import (
     build_grid,
     check_inputs,
-    chunk_scratch,
-    far_side_possible,
+    grid_pairs,
     no_conflict_possible,
     pair_order,
     parameters_supported,
-    tile_chunks,
-    tile_pairs,
     track_row,
 )
-from kernels.cpa import conflict_window, conflict_window_1
-from kernels.geo import WGS84_A, WGS84_B, enu_basis_1, geodetic_to_ecef_1
+from kernels.cpa import conflict_window
+from kernels.geo import enu_basis_1, geodetic_to_ecef_1
+from kernels.pairtest import pair_conflict, store_result
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -102,58 +101,6 @@ class Conflicts(NamedTuple):
     dz_cpa: F64
     d_now: F64
     dz_now: F64
-
-
-# Relative slack of the cheap rejection tests in _pair. conflict_window_1's answer is exact
-# for some D (H) within a few eps * (|p| + D) of the one given; a pair rejected here stays
-# outside the cylinder by more than 1e-6 * (|p| + D) throughout [0, T], so
-# conflict_window_1 would reject it too: the tests change no result.
-_REJECT_SLACK = 1e-6
-
-# Depth (m) below track i's tangent plane beyond which track j's sub-point counts as on
-# the far side of the Earth: rho = b^2 / a, the smallest radius of curvature of WGS-84.
-# A near-side sub-point at chord c lies at most c^2 / (2 rho) below the plane
-# (kernels/broadphase.py), so the gate only removes pairs more than sqrt(2) rho = 8,960 km
-# apart; the point where i's normal line leaves the Earth again lies ~12,700 km below.
-_FAR_GATE = WGS84_B * WGS84_B / WGS84_A
-
-_NO_CONFLICT = (False, math.inf, -math.inf, 0.0, 0.0, 0.0, 0.0, 0.0)
-
-
-@njit(cache=True)
-def _pair(
-    i: int, j: int, geom: F64, alt_m: F64, ve: F64, vn: F64, vu: F64, D: float, H: float, T: float
-) -> tuple[bool, float, float, float, float, float, float, float]:
-    """Pair (i, j) in ENU_i: conflict_window_1's tuple, then d_now (m), dz_now (m).
-
-    Only the first field is meaningful when it is False.
-    """
-    pz = alt_m[j] - alt_m[i]
-    vz = vu[j] - vu[i]
-    # Most pairs are out of vertical reach within T: skip the rest of the work for them.
-    if abs(pz) - H > abs(vz) * T + _REJECT_SLACK * (abs(pz) + H):
-        return _NO_CONFLICT
-    # geom columns: 0-2 sub-point ECEF, 3-5 east, 6-8 north, 9-11 velocity in ECEF.
-    dx = geom[j, 0] - geom[i, 0]
-    dy = geom[j, 1] - geom[i, 1]
-    dz = geom[j, 2] - geom[i, 2]
-    px = geom[i, 3] * dx + geom[i, 4] * dy + geom[i, 5] * dz
-    py = geom[i, 6] * dx + geom[i, 7] * dy + geom[i, 8] * dz
-    vx = geom[i, 3] * geom[j, 9] + geom[i, 4] * geom[j, 10] + geom[i, 5] * geom[j, 11] - ve[i]
-    vy = geom[i, 6] * geom[j, 9] + geom[i, 7] * geom[j, 10] + geom[i, 8] * geom[j, 11] - vn[i]
-    d_now = math.hypot(px, py)
-    if d_now - D > math.hypot(vx, vy) * T + _REJECT_SLACK * (d_now + D):
-        return _NO_CONFLICT
-    # Far-side gate: near the antipode the tangent-plane projection is small again. A
-    # sub-point more than _FAR_GATE below i's tangent plane is on the far side of the
-    # globe (more than ~90 degrees of arc away) and is never a conflict.
-    ux = geom[i, 4] * geom[i, 8] - geom[i, 5] * geom[i, 7]
-    uy = geom[i, 5] * geom[i, 6] - geom[i, 3] * geom[i, 8]
-    uz = geom[i, 3] * geom[i, 7] - geom[i, 4] * geom[i, 6]
-    if ux * dx + uy * dy + uz * dz < -_FAR_GATE:
-        return _NO_CONFLICT
-    conflict, t_in, t_out, t_cpa, d_cpa, dz_cpa = conflict_window_1(px, py, pz, vx, vy, vz, D, H, T)
-    return conflict, t_in, t_out, t_cpa, d_cpa, dz_cpa, d_now, abs(pz)
 
 
 @njit(cache=True, parallel=True)
@@ -215,7 +162,7 @@ def screen_all_pairs(
         i = order[kk]
         c = 0
         for j in range(i + 1, n):
-            if _pair(i, j, geom, alt_m, ve, vn, vu, D, H, T)[0]:
+            if pair_conflict(i, j, geom, alt_m, ve, vn, vu, D, H, T)[0]:
                 c += 1
         counts[i] = c
 
@@ -237,7 +184,7 @@ def screen_all_pairs(
         i = order[kk]
         k = offsets[i]
         for j in range(i + 1, n):
-            r = _pair(i, j, geom, alt_m, ve, vn, vu, D, H, T)
+            r = pair_conflict(i, j, geom, alt_m, ve, vn, vu, D, H, T)
             if r[0]:
                 oi[k] = i
                 oj[k] = j
@@ -257,149 +204,6 @@ def _empty_conflicts() -> Conflicts:
     e = np.empty(0, dtype=np.float64)
     ei = np.empty(0, dtype=np.int64)
     return Conflicts(ei, ei.copy(), e, e.copy(), e.copy(), e.copy(), e.copy(), e.copy(), e.copy())
-
-
-@njit(cache=True)
-def _conflict_chunk(
-    t0: int,
-    t1: int,
-    tstart: I64,
-    members: I32,
-    mo: F32,
-    inp: F64,
-    n: int,
-    far_run: bool,
-    gp: F64,
-    D: float,
-    H: float,
-    T: float,
-    oi: I64,
-    oj: I64,
-    res: F64,
-    o0: int,
-    cap: int,
-) -> int:
-    """Conflicts among the candidates of tiles [t0, t1) (kernels.broadphase.tile_pairs):
-    counted, and the first cap written from row o0 of oi, oj, res. Returns the count.
-
-    Each candidate's two rows of the track table are built on the spot from the tile's
-    copy of the inputs (kernels.broadphase.track_row: the geometry with
-    screen_all_pairs' very operations, then alt_m, ve, vn, vu), the lower track index
-    first as screen_all_pairs orders a pair, so that _pair computes the same numbers as
-    there.
-    """
-    lin, lm, lbox, lcr, cnt, cfill, si, sf, surv, ent, pairs = chunk_scratch(tstart, t0, t1, gp)
-    llat = lin[:, 0]
-    llon = lin[:, 1]
-    lalt_in = lin[:, 2]
-    lve_in = lin[:, 3]
-    lvn_in = lin[:, 4]
-    lvu_in = lin[:, 5]
-    loc = np.empty((2, 16), dtype=np.float64)
-    lalt = loc[:, 12]
-    lve = loc[:, 13]
-    lvn = loc[:, 14]
-    lvu = loc[:, 15]
-    k = 0
-    for t in range(t0, t1):
-        npair, ent, pairs = tile_pairs(
-            t, tstart, members, mo, n, far_run, gp, inp, lin, lm, lbox, lcr, cnt, cfill,
-            si, sf, surv, ent, pairs,
-        )  # fmt: skip
-        s0 = tstart[t]
-        for q in range(npair):
-            pa = int(pairs[q, 0])
-            pb = int(pairs[q, 1])
-            a = members[s0 + pa] % n
-            b = members[s0 + pb] % n
-            if a > b:
-                a, b = b, a
-                pa, pb = pb, pa
-            track_row(llat, llon, lalt_in, lve_in, lvn_in, lvu_in, pa, loc, 0)
-            track_row(llat, llon, lalt_in, lve_in, lvn_in, lvu_in, pb, loc, 1)
-            r = _pair(0, 1, loc, lalt, lve, lvn, lvu, D, H, T)
-            i = a
-            j = b
-            if r[0]:
-                if k < cap:
-                    oi[o0 + k] = i
-                    oj[o0 + k] = j
-                    _store(res, o0 + k, r)
-                k += 1
-    return k
-
-
-@njit(cache=True)
-def _copy_rows(
-    oi: I64, oj: I64, res: F64, s0: int, di: I64, dj: I64, dres: F64, d0: int, m: int
-) -> None:
-    """Rows [s0, s0 + m) of (oi, oj, res) to rows [d0, d0 + m) of (di, dj, dres)."""
-    for t in range(m):
-        di[d0 + t] = oi[s0 + t]
-        dj[d0 + t] = oj[s0 + t]
-        for f in range(7):
-            dres[d0 + t, f] = res[s0 + t, f]
-
-
-@njit(cache=True, parallel=True)
-def _run_conflicts(
-    tstart: I64,
-    members: I32,
-    mo: F32,
-    inp: F64,
-    n: int,
-    far_run: bool,
-    gp: F64,
-    D: float,
-    H: float,
-    T: float,
-) -> tuple[I64, I64, F64]:
-    """Conflicts (i < j, and their seven numbers float64[K, 7]) of one run of the grid,
-    unsorted: parallel over chunks of tiles, each writing into room reserved for it
-    (half a row per member); the chunks that find more are run again (in parallel) into
-    exact room."""
-    bounds = tile_chunks(tstart)
-    nchunk = bounds.shape[0] - 1
-    room = np.zeros(nchunk + 1, dtype=np.int64)
-    for b in range(nchunk):
-        room[b + 1] = room[b] + (tstart[bounds[b + 1]] - tstart[bounds[b]]) // 2 + 64
-    bi = np.empty(room[nchunk], dtype=np.int64)
-    bj = np.empty(room[nchunk], dtype=np.int64)
-    bres = np.empty((room[nchunk], 7), dtype=np.float64)
-    cnt = np.zeros(nchunk, dtype=np.int64)
-    for qq in prange(nchunk):
-        q = int(np.int64(qq))
-        cnt[q] = _conflict_chunk(
-            bounds[q], bounds[q + 1], tstart, members, mo, inp, n, far_run, gp, D, H, T, bi,
-            bj, bres, room[q], room[q + 1] - room[q],
-        )  # fmt: skip
-    off = np.zeros(nchunk + 1, dtype=np.int64)
-    for b in range(nchunk):
-        off[b + 1] = off[b] + cnt[b]
-    oi = np.empty(off[nchunk], dtype=np.int64)
-    oj = np.empty(off[nchunk], dtype=np.int64)
-    res = np.empty((off[nchunk], 7), dtype=np.float64)
-    # The chunks that fitted are copied (serially: a copy); those that did not (dense
-    # traffic: more conflicts than half a row per member) run again, into exact room.
-    n_over = 0
-    for b in range(nchunk):
-        if cnt[b] <= room[b + 1] - room[b]:
-            _copy_rows(bi, bj, bres, room[b], oi, oj, res, off[b], cnt[b])
-        else:
-            n_over += 1
-    over = np.empty(n_over, dtype=np.int64)
-    n_over = 0
-    for b in range(nchunk):
-        if cnt[b] > room[b + 1] - room[b]:
-            over[n_over] = b
-            n_over += 1
-    for rr in prange(n_over):
-        q = over[rr]
-        _conflict_chunk(
-            bounds[q], bounds[q + 1], tstart, members, mo, inp, n, far_run, gp, D, H, T, oi,
-            oj, res, off[q], cnt[q],
-        )  # fmt: skip
-    return oi, oj, res
 
 
 @njit(cache=True)
@@ -437,12 +241,12 @@ def _wild_row(
         j = max(w, k)
         track_row(lat_deg, lon_deg, alt_m, ve, vn, vu, i, loc, 0)
         track_row(lat_deg, lon_deg, alt_m, ve, vn, vu, j, loc, 1)
-        r = _pair(0, 1, loc, lalt, lve, lvn, lvu, D, H, T)
+        r = pair_conflict(0, 1, loc, lalt, lve, lvn, lvu, D, H, T)
         if r[0]:
             if write:
                 oi[p] = i
                 oj[p] = j
-                _store(res, p, r)
+                store_result(res, p, r)
             p += 1
     return p - p0
 
@@ -490,38 +294,27 @@ def _wild_conflicts(
 
 
 @njit(cache=True)
-def _sorted(oi: I64, oj: I64, res: F64, n: int) -> Conflicts:
-    """Conflicts from unsorted pairs oi, oj (int64[K]) and their seven numbers res
-    (float64[K, 7]), sorted by (i, j). Serial: K is small next to the work before."""
-    total = oi.shape[0]
-    perm = pair_order(oi, oj, n)
-    si = np.empty(total, dtype=np.int64)
-    sj = np.empty(total, dtype=np.int64)
-    cols = np.empty((7, total), dtype=np.float64)
-    for q in range(total):
+def _gather(perm: I64, oi: I64, oj: I64, res: F64, si: I64, sj: I64, cols: F64) -> None:
+    """si, sj, cols[f] := oi, oj, res[:, f] in the order perm."""
+    for q in range(perm.shape[0]):
         p = perm[q]
         si[q] = oi[p]
         sj[q] = oj[p]
         for f in range(7):
             cols[f, q] = res[p, f]
-    return Conflicts(si, sj, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6])
 
 
-@njit(cache=True, inline="always")
-def _store(
-    res: F64, p: int, r: tuple[bool, float, float, float, float, float, float, float]
-) -> None:
-    """Row p of res (float64[K, 7]) := the seven numbers of a _pair result."""
-    res[p, 0] = r[1]
-    res[p, 1] = r[2]
-    res[p, 2] = r[3]
-    res[p, 3] = r[4]
-    res[p, 4] = r[5]
-    res[p, 5] = r[6]
-    res[p, 6] = r[7]
+def _sorted(oi: I64, oj: I64, res: F64, n: int) -> Conflicts:
+    """Conflicts from unsorted pairs oi, oj (int64[K]) and their seven numbers res
+    (float64[K, 7]), sorted by (i, j)."""
+    k = oi.shape[0]
+    si = np.empty(k, dtype=np.int64)
+    sj = np.empty(k, dtype=np.int64)
+    cols = np.empty((7, k), dtype=np.float64)
+    _gather(pair_order(oi, oj, n), oi, oj, res, si, sj, cols)
+    return Conflicts(si, sj, *cols)
 
 
-@njit(cache=True)
 def screen_conflicts(
     lat_deg: F64,
     lon_deg: F64,
@@ -541,25 +334,25 @@ def screen_conflicts(
     D: horizontal radius, m; H: vertical half-height, m; T: look-ahead, s.
     Returns :class:`Conflicts` over the K conflicting pairs, sorted by (i, j).
 
-    Method: the broad phase of :mod:`kernels.broadphase` (swept boxes in a 3-D grid of
-    tiles, altitude-sorted cells, a same-time test) yields candidate pairs, a proven
-    superset of the pairs the exact test flags; the exact test is then :func:`_pair`, the
-    very function screen_all_pairs runs on every pair, on geometry rows computed with the
-    very same operations (kernels.broadphase.track_row), so the numbers are identical.
-    Horizontal separation is that of screen_all_pairs: pair (i, j) in ENU_i, with the
-    error bound of this module's docstring; the broad phase only drops pairs that provably
-    cannot be flagged.
+    Method: the broad phase of :mod:`kernels.broadphase` (swept boxes in a 2-D grid,
+    altitude-sorted cells, a same-time test) yields candidate pairs, a proven superset of
+    the pairs the exact test flags; the exact test is then
+    :func:`kernels.pairtest.pair_conflict`, the very function screen_all_pairs runs on
+    every pair, on geometry rows computed with the very same operations, so the numbers
+    are identical. Horizontal separation is that of screen_all_pairs: pair (i, j) in
+    ENU_i, with the error bound of this module's docstring; the broad phase only drops
+    pairs that provably cannot be flagged.
 
-    Parallel over chunks of tiles (candidates and exact tests in one pass, each chunk
-    writing into room reserved for it; a chunk that needs more is run again into exact
-    room) and over wild tracks. Memory O(N + conflicts): per track its float32 motion,
-    packed inputs and tile memberships (about 120 bytes), per conflict 72 bytes (a few
+    Parallel over groups of grid rows (candidates and exact tests in one pass, each group
+    writing into room reserved for it; a group that needs more is run again into exact
+    room). Memory O(N + conflicts): about 180 bytes per track and 72 per conflict (a few
     copies); no candidate list is kept. Tracks the broad phase leaves out (non-finite
     inputs, over 10 km/s, reach T |v| over 200 km, |alt| over 1000 km) are paired with
     every track (O(N) each); if they are more than 1/8 of the table, or D, H, T lie
     outside what the broad phase covers (D or H negative, infinite, above 1000 km /
     100 km; T infinite), this falls back to :func:`screen_all_pairs`. Deterministic, and
-    independent of the thread count.
+    independent of the thread count. A Python function (the large arrays are allocated
+    by NumPy, see kernels.broadphase.build_grid) over Numba kernels.
     """
     check_inputs(lat_deg, lon_deg, alt_m, ve, vn, vu)
     n = lat_deg.shape[0]
@@ -568,29 +361,15 @@ def screen_conflicts(
     if not parameters_supported(D, H, T) or not math.isfinite(T):
         return screen_all_pairs(lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T)
 
-    # Run-time values rather than literals: numba compiles a function once per literal
-    # argument value, and these are passed down a long chain.
-    far_run = n < 0
-    no_reach = 0.0 * n
-    reg, mo, inp, tstart, members, summary, gp = build_grid(
-        lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, far_run, no_reach
-    )
-    wild = np.nonzero(~reg)[0]
+    grid = build_grid(lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T)
+    wild = grid.wild
     nw = wild.shape[0]
     if 8 * nw > n + 64:
         return screen_all_pairs(lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T)
-    oi, oj, res = _run_conflicts(tstart, members, mo, inp, n, far_run, gp, D, H, T)
-    # Pairs on opposite sides of the Earth (kernels.broadphase): a second run, only for
-    # pictures spanning about half the globe.
-    if far_side_possible(summary, gp, D):
-        _, fmo, finp, ftstart, fmembers, _, fgp = build_grid(
-            lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T, not far_run, summary[13]
-        )
-        fi, fj, fres = _run_conflicts(ftstart, fmembers, fmo, finp, n, not far_run, fgp, D, H, T)
-        oi = np.concatenate((oi, fi))
-        oj = np.concatenate((oj, fj))
-        res = np.concatenate((res, fres))
+    oi, oj, res = grid_pairs(grid, D, H, T, True)
     if nw > 0:
+        reg = np.ones(n, dtype=np.bool_)
+        reg[wild] = False
         wi, wj, wres = _wild_conflicts(wild, reg, lat_deg, lon_deg, alt_m, ve, vn, vu, D, H, T)
         oi = np.concatenate((oi, wi))
         oj = np.concatenate((oj, wj))
