@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from kernels.broadphase import A_MAX, SPEED_MAX, candidate_pairs, count_candidates
+from kernels.broadphase import A_MAX, SPEED_MAX, build_grid, candidate_pairs, count_candidates
 from kernels.geo import ecef_to_geodetic, geodetic_to_ecef
 from kernels.screen import Conflicts, screen_all_pairs, screen_conflicts
 
@@ -308,6 +308,34 @@ def test_dense_cluster() -> None:
     vu = rng.normal(0.0, 3.0, n)
     got = check(columns(lat, lon, alt, speed * np.sin(track), speed * np.cos(track), vu))
     assert got.i.size > n * (n - 1) // 4
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_big_tracks(seed: int) -> None:
+    # The grid's cell is about the 99.9th percentile of the boxes; faster tracks (here 6
+    # fighters at 600-1500 m/s among 12,000 airliners, within 20 km of each other) span
+    # more than two cells and take the big-track path: against the cells around their
+    # box and against each other.
+    rng = np.random.default_rng(seed)
+    n_slow, n_fast = 12_000, 6
+    lat, lon = _offsets(rng, 48.0, 2.0, n_slow, 400e3)
+    speed = rng.uniform(150.0, 250.0, n_slow)
+    flat, flon = _offsets(rng, 48.0, 2.0, n_fast, 20e3)
+    fspeed = rng.uniform(600.0, 1500.0, n_fast)
+    lat = np.concatenate([lat, flat])
+    lon = np.concatenate([lon, flon])
+    speed = np.concatenate([speed, fspeed])
+    track = rng.uniform(0.0, 2 * np.pi, n_slow + n_fast)
+    alt = rng.choice([9000.0, 9300.0, 9600.0], n_slow + n_fast)
+    vu = np.where(rng.uniform(size=n_slow + n_fast) < 0.2, 10.0, 0.0)
+    cols = columns(lat, lon, alt, speed * np.sin(track), speed * np.cos(track), vu)
+    grid = build_grid(*cols, D5, H1000, T120)
+    n_big = grid.sidx.size - int(grid.gp[5])
+    assert n_big >= n_fast, n_big
+    got = check(cols)
+    is_fast = (got.i >= n_slow) | (got.j >= n_slow)
+    assert np.any(is_fast)
+    assert np.any((got.i >= n_slow) & (got.j >= n_slow))
 
 
 def test_look_ahead_zero_and_zero_speeds() -> None:
