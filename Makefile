@@ -38,13 +38,19 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
-# Property tests with fresh random cases, FUZZ_RUNS times (make test draws fixed ones).
+# Property tests with fresh random cases, FUZZ_RUNS times (make test draws fixed ones), and
+# the report decoder fed FUZZ_PAYLOADS random and mutated payloads per pass from a fresh
+# seed (make test feeds it 20,000 from a fixed one). A failure prints its FUZZ_SEED.
 FUZZ_RUNS ?= 20
+FUZZ_PAYLOADS ?= 100000
 fuzz: setup
 	@for i in $$(seq $(FUZZ_RUNS)); do \
-		HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q \
+		seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
+		echo "fuzz pass $$i: FUZZ_SEED=$$seed FUZZ_PAYLOADS=$(FUZZ_PAYLOADS)"; \
+		HYPOTHESIS_PROFILE=fuzz FUZZ_SEED=$$seed FUZZ_PAYLOADS=$(FUZZ_PAYLOADS) $(PY) -m pytest -q \
 			tests/test_cpa.py tests/test_geo.py tests/test_schema.py tests/test_kalman.py \
-			tests/test_fuse.py tests/test_screen.py tests/test_broadphase.py || exit 1; \
+			tests/test_fuse.py tests/test_screen.py tests/test_broadphase.py \
+			tests/test_fuzz_schema.py || exit 1; \
 	done
 
 check: setup

@@ -2,12 +2,25 @@
 
 One alert per encounter, keyed by the pair of system track numbers. Its id is made from the two
 identities and the data time it opened, so a replay of the same data gives the same ids.
-- ``new``: the pair enters the conflict set.
-- ``update``: severity changes, the predicted time of loss moves by more than a step, the
-  closest approach comes inside the look-ahead, or its miss distance moves by more than a
-  step (so a steady encounter does not flood the topic).
-- ``end``: the pair stays out of the conflict set for ``alert_end_s`` of data time
-  (reason ``clear``), one of its tracks expires (reason ``track_lost``), or fusion folds
+docs/architecture.md ("Alert lifecycle") has the rules and their reasons; in short:
+
+- Severity: ``loss`` (separation lost now: horizontal < the pair's minimum and vertical <
+  its minimum less the altitude tolerance), ``imminent`` (predicted loss within
+  ``imminent_s``), ``predicted`` (within the look-ahead). Escalation is immediate;
+  de-escalation waits for a margin (imminent -> predicted once the time to loss exceeds
+  ``imminent_s + severity_margin_s``; loss -> lower once the next loss is more than
+  ``severity_margin_s`` away). A change of severity is an ``update`` of the same alert.
+- ``new``: a prediction raised for ``confirm_cycles`` consecutive cycles, or a current
+  loss at once.
+- ``update``: the severity changes, the pair's minima change, the predicted time of loss
+  moves by more than ``update_step_s``, the closest approach comes inside the look-ahead,
+  or (while the pair still approaches) its miss distance moves by more than
+  ``update_step_nm``. Past the closest approach nothing but the severity is news.
+- Hold band: a pair that only loses its minima widened by the hold margin keeps its open
+  alert open, unchanged (the detection cycle's hysteresis, fusion.detect).
+- ``end``: the pair is neither raised nor held for ``alert_end_s`` of data time (reason
+  ``clear``; until then the alert is "closing" and a pair that comes back continues it
+  under the same id), one of its tracks expires (reason ``track_lost``), or fusion folds
   one track into the other or into a track already in another open alert with the same
   partner (reason ``merged``); otherwise an alert follows a merged track unchanged.
 
@@ -20,18 +33,25 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgpack
 
 from fusion.config import FT, NM, Thresholds
-from fusion.detect import CycleResult
 from fusion.schema import SENSOR_KINDS, callsign_str
 from fusion.systracks import SystemTracks
 
+if TYPE_CHECKING:
+    # Only a type here: `fusion alerts` (the viewer) imports this module and need not
+    # load the kernels.
+    from fusion.detect import CycleResult
+
 EventKind = Literal["new", "update", "end"]
-Severity = Literal["predicted", "loss"]
-ALERT_SCHEMA_VERSION = 1
+Severity = Literal["predicted", "imminent", "loss"]
+Hypothesis = Literal["straight", "turn"]
+# 2: severity "imminent"; thresholds per pair (airspace volumes); confidence, hypothesis
+# and the volume names added.
+ALERT_SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -70,11 +90,15 @@ class AlertEvent:
     dz_cpa_m: float
     d_now_m: float
     dz_now_m: float
-    sep_h_nm: float
+    sep_h_nm: float  # the pair's own minima (its tracks' volumes, else the service's)
     sep_v_ft: float
     sep_v_effective_ft: float
     lookahead_s: float
     service: str
+    confidence: float  # P(horizontal miss distance < sep_h), 0..1, given track accuracy
+    hypothesis: Hypothesis = "straight"  # which prediction the figures come from
+    volume_a: str | None = None  # the separation volume each track is in, None: none
+    volume_b: str | None = None
     reason: str | None = None
     t_wall_detected: float = field(default_factory=time.time)
 
@@ -90,6 +114,8 @@ class AlertEvent:
             "sep_v_ft": d.pop("sep_v_ft"),
             "sep_v_effective_ft": d.pop("sep_v_effective_ft"),
             "lookahead_s": d.pop("lookahead_s"),
+            "volume_a": d.pop("volume_a"),
+            "volume_b": d.pop("volume_b"),
         }
         return d
 
@@ -101,8 +127,8 @@ class AlertEvent:
 class _Open:
     alert_id: str
     t_opened: float
-    last_seen: float
-    last: AlertEvent
+    last_seen: float  # data time of the last cycle that raised or held the pair
+    last: AlertEvent  # as last published; its severity is the alert's current one
 
 
 def alert_id(a: Identity, b: Identity, t_opened: float) -> str:
@@ -134,20 +160,31 @@ def identity(tracks: SystemTracks, row: int, feeders: list[str]) -> Identity:
 
 
 class AlertManager:
-    def __init__(
-        self,
-        th: Thresholds,
-        service: str,
-        sep_h_nm: float,
-        sep_v_ft: float,
-        alt_tolerance_ft: float,
-    ) -> None:
+    """The open alerts and the predictions waiting for confirmation, advanced one
+    detection cycle at a time (:meth:`step`)."""
+
+    def __init__(self, th: Thresholds, service: str) -> None:
         self.th = th
         self.service = service
-        self._sep_h_nm = sep_h_nm
-        self._sep_v_ft = sep_v_ft
-        self._sep_v_eff_ft = sep_v_ft - alt_tolerance_ft
         self.open: dict[tuple[int, int], _Open] = {}
+        # Raised predictions not yet alerted: consecutive cycles seen so far.
+        self.pending: dict[tuple[int, int], int] = {}
+
+    def severity(self, lost: bool, time_to_los_s: float, prev: Severity | None) -> Severity:
+        """The severity of a raised pair, with hysteresis against its previous one.
+
+        lost: separation lost now; time_to_los_s: predicted time to loss (s, 0 when
+        lost); prev: the open alert's severity, None for a new alert."""
+        th = self.th
+        if lost:
+            return "loss"
+        if prev == "loss" and time_to_los_s <= th.severity_margin_s:
+            return "loss"
+        if time_to_los_s < th.imminent_s:
+            return "imminent"
+        if prev in ("loss", "imminent") and time_to_los_s <= th.imminent_s + th.severity_margin_s:
+            return "imminent"
+        return "predicted"
 
     def step(
         self, cycle: CycleResult, tracks: SystemTracks, feeders: list[str]
@@ -155,17 +192,35 @@ class AlertManager:
         """Advance the lifecycle by one detection cycle; returns the events to publish."""
         events: list[AlertEvent] = []
         seen: set[tuple[int, int]] = set()
+        pending: dict[tuple[int, int], int] = {}
         th = self.th
         for k in range(len(cycle)):
             pair = (int(cycle.key_a[k]), int(cycle.key_b[k]))
             seen.add(pair)
+            current = self.open.get(pair)
+            if current is not None:
+                current.last_seen = cycle.t
+            if not cycle.raised[k]:
+                # The hold band: an open alert stays as it is; a prediction waiting for
+                # confirmation starts again.
+                continue
+            sep_h = float(cycle.sep_h[k])
+            sep_v_eff = float(cycle.sep_v[k]) - th.alt_tolerance_m
+            lost = bool(cycle.d_now[k] < sep_h and cycle.dz_now[k] < sep_v_eff)
+            ttl = 0.0 if lost else float(cycle.t_in[k])
+            prev = None if current is None else current.last.severity
+            severity = self.severity(lost, ttl, prev)
+            if current is None and severity != "loss":
+                count = self.pending.get(pair, 0) + 1
+                if count < th.confirm_cycles:
+                    pending[pair] = count
+                    continue
             a = identity(tracks, int(cycle.slot_a[k]), feeders)
             b = identity(tracks, int(cycle.slot_b[k]), feeders)
-            inside = cycle.d_now[k] < th.sep_h_m and cycle.dz_now[k] < th.sep_v_eff_m
-            severity: Severity = "loss" if inside else "predicted"
-            current = self.open.get(pair)
             t_opened = cycle.t if current is None else current.t_opened
             aid = alert_id(a, b, t_opened) if current is None else current.alert_id
+            names = cycle.volume_names
+            va, vb = int(cycle.volume_a[k]), int(cycle.volume_b[k])
             ev = AlertEvent(
                 alert_id=aid,
                 event="new" if current is None else "update",
@@ -174,44 +229,50 @@ class AlertManager:
                 t_opened=t_opened,
                 a=a,
                 b=b,
-                time_to_los_s=float(cycle.t_in[k]),
+                time_to_los_s=ttl,
                 t_cpa_s=float(cycle.t_cpa[k]),
                 d_cpa_m=float(cycle.d_cpa[k]),
                 dz_cpa_m=float(cycle.dz_cpa[k]),
                 d_now_m=float(cycle.d_now[k]),
                 dz_now_m=float(cycle.dz_now[k]),
-                sep_h_nm=self._sep_h_nm,
-                sep_v_ft=self._sep_v_ft,
-                sep_v_effective_ft=self._sep_v_eff_ft,
+                sep_h_nm=sep_h / NM,
+                sep_v_ft=float(cycle.sep_v[k]) / FT,
+                sep_v_effective_ft=sep_v_eff / FT,
                 lookahead_s=th.lookahead_s,
                 service=self.service,
+                confidence=float(cycle.confidence[k]),
+                hypothesis="turn" if cycle.turn[k] else "straight",
+                volume_a=names[va] if va >= 0 else None,
+                volume_b=names[vb] if vb >= 0 else None,
             )
             if current is None:
                 self.open[pair] = _Open(aid, cycle.t, cycle.t, ev)
                 events.append(ev)
-                continue
-            current.last_seen = cycle.t
-            if self._changed(current.last, ev):
+            elif self._changed(current.last, ev):
                 current.last = ev
                 events.append(ev)
+        # A prediction is confirmed over consecutive cycles: one missing cycle forgets it.
+        self.pending = pending
         expired = set(cycle.expired.tolist())
         for pair, st in list(self.open.items()):
             if pair in seen:
                 continue
-            lost = pair[0] in expired or pair[1] in expired
-            if lost or cycle.t - st.last_seen >= th.alert_end_s:
+            lost_track = pair[0] in expired or pair[1] in expired
+            if lost_track or cycle.t - st.last_seen >= th.alert_end_s:
                 del self.open[pair]
-                last = st.last
-                events.append(_ended(last, cycle.t, "track_lost" if lost else "clear"))
+                events.append(_ended(st.last, cycle.t, "track_lost" if lost_track else "clear"))
         return events
 
     def rekey(self, merges: list[tuple[int, int]], t: float) -> list[AlertEvent]:
         """Move open alerts from merged tracks to the tracks they were folded into
         (merges: (old id, surviving id)). The alert keeps its id and lifecycle; an alert
         that would pair a track with itself (one aircraft tracked twice) or duplicate an
-        open alert ends with reason "merged"."""
+        open alert ends with reason "merged". Predictions waiting for confirmation on a
+        merged track start again."""
         events: list[AlertEvent] = []
         for old_id, new_id in merges:
+            for pair in [p for p in self.pending if old_id in p]:
+                del self.pending[pair]
             for pair in [p for p in self.open if old_id in p]:
                 st = self.open.pop(pair)
                 a, b = (new_id if k == old_id else k for k in pair)
@@ -223,14 +284,17 @@ class AlertManager:
         return events
 
     def _changed(self, old: AlertEvent, new: AlertEvent) -> bool:
+        """Whether ``new`` is news against the last published ``old`` of the same alert."""
         th = self.th
         if old.severity != new.severity:
             return True
         # Which sensor last updated a track changes every second; a new callsign or squawk
-        # is news for the operator.
+        # is news for the operator, and so are other minima (a track entered a volume).
         for o, n in ((old.a, new.a), (old.b, new.b)):
             if (o.callsign, o.mode3a) != (n.callsign, n.mode3a):
                 return True
+        if (old.sep_h_nm, old.sep_v_ft) != (new.sep_h_nm, new.sep_v_ft):
+            return True
         # The clock runs down in a steady encounter: compare the predicted time of loss,
         # not the countdown to it.
         t_los_old = old.t + old.time_to_los_s
@@ -239,6 +303,10 @@ class AlertManager:
         lost = old.time_to_los_s == 0.0 and new.time_to_los_s == 0.0
         if not lost and abs(t_los_new - t_los_old) > th.update_step_s:
             return True
+        # Past the closest approach (t_cpa clamped to 0) the miss distance is the current
+        # distance, growing every cycle as the pair recedes: not news.
+        if new.t_cpa_s <= 0.0:
+            return False
         # While the closest approach lies beyond the look-ahead, d_cpa is the distance at
         # the horizon and shrinks every cycle by itself: only a CPA inside it is news.
         horizon = th.lookahead_s

@@ -2,7 +2,11 @@
 
 On connecting it first receives the retained state of every open alert (shown as
 ``OPEN``), then the live events. ``--json`` prints each event as one JSON object per line,
-for piping into other tools.
+for piping into other tools: the alert payload of docs/protocol.md field for field, plus
+``"view"``: ``"open"`` for an alert already open when the view connected (its retained
+state), ``"event"`` for a live event; non-finite numbers become ``null``. A message that
+cannot be decoded is a line ``{"view": "error", "topic": ..., "error": ...}``, so that
+every line stays one JSON object.
 """
 
 from __future__ import annotations
@@ -37,12 +41,17 @@ def format_line(ev: dict[str, Any], label: str | None = None) -> str:
     label = label or str(ev["event"]).upper()
     sev = str(ev["severity"]).upper()
     th = ev.get("thresholds", {})
+    extra = ""
+    if ev.get("confidence") is not None:
+        extra += f" p={float(ev['confidence']):.2f}"
+    if ev.get("hypothesis") == "turn":
+        extra += " TURN"
     base = (
         f"{t} {label:<6} {sev:<9} {_who(ev['a'])} / {_who(ev['b'])}"
         f"  LoS in {_dur(float(ev['time_to_los_s']))}"
         f"  CPA in {_dur(float(ev['t_cpa_s']))} {ev['d_cpa_nm']:.1f} NM {ev['dz_cpa_ft']:.0f} ft"
         f"  now {ev['d_now_nm']:.1f} NM {ev['dz_now_ft']:.0f} ft"
-        f"  [{th.get('sep_h_nm', '?')} NM/{th.get('sep_v_ft', '?')} ft]"
+        f"  [{th.get('sep_h_nm', '?')} NM/{th.get('sep_v_ft', '?')} ft]{extra}"
         f"  {ev['alert_id']}"
     )
     if ev.get("reason"):
@@ -63,10 +72,18 @@ def _jsonable(obj: Any) -> Any:
 
 
 def format_json(ev: dict[str, Any], label: str | None = None) -> str:
+    """One JSON object (one line) for an alert event dict: every field of the payload,
+    plus ``view``: ``label`` in lower case (``"open"``), else ``"event"``."""
     out = dict(ev)
-    if label is not None:
-        out["view"] = label.lower()
+    out["view"] = label.lower() if label is not None else "event"
     return json.dumps(_jsonable(out), sort_keys=True)
+
+
+def format_error(topic: str, error: str, as_json: bool) -> str:
+    """The line for a message that could not be decoded."""
+    if as_json:
+        return json.dumps({"view": "error", "topic": topic, "error": error}, sort_keys=True)
+    return f"undecodable message on {topic}: {error}"
 
 
 async def view_alerts(
@@ -92,7 +109,7 @@ async def view_alerts(
         try:
             ev = decode_event(msg.payload)
         except Exception as exc:
-            print(f"undecodable message on {msg.topic}: {exc}", file=out, flush=True)
+            print(format_error(msg.topic, str(exc), as_json), file=out, flush=True)
             continue
         if msg.topic == topics.alert_events:
             print(fmt(ev), file=out, flush=True)

@@ -8,6 +8,7 @@ directory, and is stopped by its PID. Debian's ``mosquitto`` package provides th
 from __future__ import annotations
 
 import contextlib
+import getpass
 import shutil
 import socket
 import subprocess
@@ -42,12 +43,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _config(port: int, log_path: Path) -> str:
+def _config(port: int, log_path: Path, persistence_dir: Path | None = None) -> str:
+    if persistence_dir is None:
+        persist = ["persistence false"]
+    else:
+        persist = [
+            "persistence true",
+            f"persistence_location {persistence_dir}/",
+            # Saved every second rather than only at a clean exit: a broker killed with
+            # SIGKILL restarts with the sessions (subscriptions, queued QoS 1 messages) and
+            # retained messages of up to a second before.
+            "autosave_interval 1",
+        ]
     return "\n".join(
         [
             f"listener {port} 127.0.0.1",
             "allow_anonymous true",
-            "persistence false",
+            # Started as root, Mosquitto would switch to the user "mosquitto", which cannot
+            # write our private (0700) directory: no log, no persistence. Stay who we are
+            # (a non-root start ignores the option).
+            f"user {getpass.getuser()}",
+            *persist,
+            # A persistent session (clean session false) whose client never returns would
+            # otherwise queue messages for it forever: a service stopped by SIGKILL leaves
+            # one (its client id holds its PID).
+            "persistent_client_expiration 1h",
             # Without it QoS 1 publishing crawls on loopback (Nagle's algorithm vs
             # delayed ACKs).
             "set_tcp_nodelay true",
@@ -63,15 +83,22 @@ def _config(port: int, log_path: Path) -> str:
 
 
 class LocalBroker:
-    """``with LocalBroker() as b: ... b.url``: a running Mosquitto, stopped on exit."""
+    """``with LocalBroker() as b: ... b.url``: a running Mosquitto, stopped on exit.
 
-    def __init__(self, workdir: Path | None = None, attempts: int = 5) -> None:
+    ``persistence=True`` keeps sessions and retained messages in ``workdir`` across a
+    :meth:`kill` and :meth:`restart_same_port` (saved every second).
+    """
+
+    def __init__(
+        self, workdir: Path | None = None, attempts: int = 5, persistence: bool = False
+    ) -> None:
         self._own_dir: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
             self._own_dir = tempfile.TemporaryDirectory(prefix="fusion-broker-")
             workdir = Path(self._own_dir.name)
         self.workdir = workdir
         self.attempts = attempts
+        self.persistence = persistence
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -84,6 +111,11 @@ class LocalBroker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs."""
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    @property
     def log_path(self) -> Path:
         return self.workdir / "mosquitto.log"
 
@@ -94,7 +126,8 @@ class LocalBroker:
             # The port can be taken between our probe and mosquitto's bind: try another.
             self.port = free_port()
             conf = self.workdir / "mosquitto.conf"
-            conf.write_text(_config(self.port, self.log_path), encoding="utf-8")
+            persist = self.workdir if self.persistence else None
+            conf.write_text(_config(self.port, self.log_path, persist), encoding="utf-8")
             self.proc = subprocess.Popen(
                 [exe, "-c", str(conf)],
                 stdin=subprocess.DEVNULL,
@@ -148,7 +181,8 @@ class LocalBroker:
         self.proc = None
 
     def kill(self) -> None:
-        """Kill the broker abruptly (for fault tests)."""
+        """Kill the broker abruptly, SIGKILL to its PID (for fault tests): no will is
+        sent, no session saved, the clients' connections just break."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)

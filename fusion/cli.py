@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 from fusion.config import BrokerAddress, ConfigError, ServiceConfig, load_config
 from fusion.topics import Topics
-from fusion.transport import TransportError, aiomqtt_factory
+from fusion.transport import ReconnectingTransport, TransportError, aiomqtt_factory
 
 log = logging.getLogger("fusion")
 
@@ -123,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_broker(run, default=None)
     run.add_argument("--config", metavar="FILE", help="TOML configuration (see docs/operations.md)")
     run.add_argument("--service", default=None, help="service name in the status topic")
+    run.add_argument(
+        "--airspace",
+        metavar="FILE",
+        default=None,
+        help="airspace volumes file, TOML (see docs/volumes.md): minima per volume, "
+        "inhibition volumes, eligibility rules (default: the config file's 'airspace', "
+        "else none)",
+    )
     run.add_argument(
         "--metrics-port",
         type=_port,
@@ -237,11 +245,30 @@ def main(argv: list[str] | None = None) -> int:
 async def _with_signals(
     fn: Callable[[argparse.Namespace, asyncio.Event], Awaitable[int]], args: argparse.Namespace
 ) -> int:
+    """Run a command; the first SIGINT or SIGTERM asks it to stop cleanly (``stop``), a
+    second one cuts the clean stop short (exit code 1): a stop waiting on a broker that
+    does not answer can take the aiomqtt timeout, 10 s, per step."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(fn(args, stop))
+
+    def on_signal(name: str) -> None:
+        if not stop.is_set():
+            log.info("%s: stopping", name)
+            stop.set()
+        else:
+            log.warning("%s again: stopping at once", name)
+            task.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return await fn(args, stop)
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+        print("fusion: stopped at once on a second signal", file=sys.stderr)
+        return 1
 
 
 def _service_config(args: argparse.Namespace) -> ServiceConfig:
@@ -251,6 +278,8 @@ def _service_config(args: argparse.Namespace) -> ServiceConfig:
         changes["root"] = args.root
     if args.service:
         changes["service"] = args.service
+    if getattr(args, "airspace", None):
+        changes["airspace"] = args.airspace  # relative to the working directory
     if changes:
         cfg = ServiceConfig(**{**cfg.__dict__, **changes})
     metrics: dict[str, Any] = {}
@@ -270,11 +299,17 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> int:
     addr = cfg.broker_address
     m = cfg.metrics
     metrics = f"; metrics on http://{m.host}:{m.port}/metrics" if m.port else ""
+    # Read the airspace file before anything starts: a bad one is a configuration error.
+    airspace = cfg.load_airspace()
+    volumes = f"; airspace {cfg.airspace} ({len(airspace.volumes)} volumes)" if airspace else ""
     print(
-        f"fusion: service {cfg.service} on {addr.url()} root {cfg.root!r}{metrics}",
+        f"fusion: service {cfg.service} on {addr.url()} root {cfg.root!r}{metrics}{volumes}",
         file=sys.stderr,
     )
-    await Service(cfg, aiomqtt_factory(addr.host, addr.port)).run(stop)
+    # A persistent session (clean_session=False) under the service's fixed client id: reports
+    # published while only our link is down are queued for us (docs/operations.md, "Faults").
+    factory = aiomqtt_factory(addr.host, addr.port, clean_session=False)
+    await Service(cfg, factory, airspace=airspace).run(stop)
     return 0
 
 
@@ -311,7 +346,10 @@ async def _play(
     seed = args.seed
     total = 0
     factory = aiomqtt_factory(broker.host, broker.port)
-    async with factory(f"fusion-sim-{seed}-{int(t0)}", None) as tr:
+    # A feeder that outlives broker restarts: a message that cannot go out waits, with the
+    # ones behind it, until the connection is back, then they all go in order (at least
+    # once). Only ``stop`` ends the wait.
+    async with ReconnectingTransport(factory, f"fusion-sim-{seed}-{int(t0)}", stop=stop) as tr:
         while not stop.is_set():
             try:
                 scenario = build_scenario(_scenario_cfg(args, t0, seed))
@@ -326,7 +364,12 @@ async def _play(
             if truth_path is not None:
                 write_truth(truth_path, scenario)
                 log.warning("truth of seed %d written to %s", seed, truth_path)
-            total += await publish_messages(tr, Topics(root), messages, args.speed, stop)
+            try:
+                total += await publish_messages(tr, Topics(root), messages, args.speed, stop)
+            except TransportError:
+                if not stop.is_set():
+                    raise
+                return 0  # stopped while the broker was away: not a failure
             if not loop_forever:
                 break
             t0 += args.duration_s
@@ -345,7 +388,9 @@ async def _alerts(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
     broker = BrokerAddress.parse(args.broker)
     factory = aiomqtt_factory(broker.host, broker.port)
-    async with factory(f"fusion-alerts-{int(time.time() * 1000)}", None) as tr:
+    # The view survives broker restarts too (it shows the open alerts again after one).
+    client_id = f"fusion-alerts-{int(time.time() * 1000)}"
+    async with ReconnectingTransport(factory, client_id, stop=stop) as tr:
         view = asyncio.create_task(
             view_alerts(
                 tr, Topics(args.root or "airspace"), sys.stdout, args.json, not args.no_open
@@ -377,7 +422,7 @@ async def _demo(args: argparse.Namespace, stop: asyncio.Event) -> int:
             flush=True,
         )
         cfg = ServiceConfig(broker=addr.url(), service="demo")
-        service = Service(cfg, aiomqtt_factory(addr.host, addr.port))
+        service = Service(cfg, aiomqtt_factory(addr.host, addr.port, clean_session=False))
         svc_task = asyncio.create_task(service.run(stop), name="service")
         await _first([svc_task], service.connected.wait())
         factory = aiomqtt_factory(addr.host, addr.port)

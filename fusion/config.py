@@ -8,12 +8,17 @@ Example file (every key optional)::
     broker = "mqtt://127.0.0.1:1883"
     root = "airspace"
     service = "fusion-1"
+    airspace = "airspace.toml"   # volumes file (docs/volumes.md), relative to this file
 
     [detection]
     cycle_s = 1.0
     lookahead_s = 120.0
     sep_h_nm = 5.0
     sep_v_ft = 1000.0
+
+    [alerts]
+    imminent_s = 60.0
+    confirm_cycles = 3
 
     [fusion]
     reorder_window_s = 1.0
@@ -26,11 +31,15 @@ Example file (every key optional)::
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from fusion.volumes import AirspaceVolumes
 
 NM = 1852.0  # metres per nautical mile (exact, by definition)
 FT = 0.3048  # metres per foot (exact, international foot)
@@ -87,6 +96,52 @@ class DetectionConfig:
     # An open alert is re-published ("update") when a figure moves by more than a step.
     update_step_s: float = 5.0
     update_step_nm: float = 0.25
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Alert lifecycle and prediction hypotheses (fusion.alerts, fusion.detect), in the
+    units controllers use. docs/architecture.md ("Alert lifecycle") gives the reasons."""
+
+    # Severity "imminent": a predicted loss of separation less than this far ahead.
+    imminent_s: float = 60.0
+    # Hysteresis of the severities: imminent falls back to predicted only once the time to
+    # loss exceeds imminent_s + severity_margin_s, and loss falls back only once the next
+    # loss is more than severity_margin_s ahead (escalation needs no margin).
+    severity_margin_s: float = 10.0
+    # A prediction must hold for this many consecutive cycles before it is alerted; a
+    # current loss of separation is alerted at once.
+    confirm_cycles: int = 3
+    # Hysteresis of the conflict test itself: an open alert is held (no update, no end)
+    # while the pair would lose its minima widened by hold_margin_nm within the look-ahead
+    # lengthened by hold_margin_s. Vertical minima are never widened: a pair level at
+    # adjacent flight levels must not hold an alert open.
+    hold_margin_nm: float = 0.5
+    hold_margin_s: float = 20.0
+    # Turn hypothesis: a track whose heading turned faster than turn_rate_min_dps over the
+    # last turn_window_s (and flies faster than turn_min_speed_kt) is also predicted on an
+    # arc, its turn continuing at the same rate for at most turn_max_deg (0: no turn
+    # hypothesis), sampled every turn_step_s.
+    turn_rate_min_dps: float = 1.0
+    turn_window_s: float = 5.0
+    turn_max_deg: float = 90.0
+    turn_min_speed_kt: float = 60.0
+    turn_step_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not (v >= 0 and v < math.inf):
+                raise ConfigError(f"alerts.{f.name} must be finite and >= 0, got {v}")
+        if self.confirm_cycles < 1 or self.confirm_cycles != int(self.confirm_cycles):
+            raise ConfigError(
+                f"alerts.confirm_cycles must be a whole number >= 1, got {self.confirm_cycles}"
+            )
+        for name in ("turn_window_s", "turn_step_s", "turn_rate_min_dps"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"alerts.{name} must be > 0, got {getattr(self, name)}")
+        if self.turn_max_deg > 360.0:
+            raise ConfigError(f"alerts.turn_max_deg must be at most 360, got {self.turn_max_deg}")
 
 
 @dataclass(frozen=True)
@@ -150,6 +205,17 @@ class Thresholds:
     alert_end_s: float
     update_step_s: float
     update_step_m: float
+    alt_tolerance_m: float
+    imminent_s: float
+    severity_margin_s: float
+    confirm_cycles: int
+    hold_h_m: float  # horizontal widening of the hold band, m
+    hold_s: float  # lengthening of the look-ahead for the hold band, s
+    turn_rate_min: float  # rad/s
+    turn_window_s: float
+    turn_max_rad: float  # 0: no turn hypothesis
+    turn_min_speed_ms: float
+    turn_step_s: float
 
 
 @dataclass(frozen=True)
@@ -157,7 +223,12 @@ class ServiceConfig:
     broker: str = "mqtt://127.0.0.1:1883"
     root: str = "airspace"
     service: str = "fusion"
+    # Airspace volumes file (docs/volumes.md); a relative path in a configuration file is
+    # resolved against that file's directory by load_config. None: no volumes, the
+    # [detection] minima everywhere, every track eligible.
+    airspace: str | None = None
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
@@ -167,6 +238,8 @@ class ServiceConfig:
             raise ConfigError(f"root {self.root!r} must be a non-empty topic without wildcards")
         if not self.service or any(c in self.service for c in "/+#"):
             raise ConfigError(f"service {self.service!r} must be one topic level")
+        if self.airspace is not None and (not isinstance(self.airspace, str) or not self.airspace):
+            raise ConfigError(f"airspace must be a file name, got {self.airspace!r}")
         d = self.detection
         positive = ("cycle_s", "lookahead_s", "sep_h_nm", "sep_v_ft", "track_expiry_s")
         for name in positive:
@@ -190,6 +263,7 @@ class ServiceConfig:
 
     def si(self) -> Thresholds:
         d = self.detection
+        a = self.alerts
         return Thresholds(
             cycle_s=d.cycle_s,
             lookahead_s=d.lookahead_s,
@@ -201,7 +275,26 @@ class ServiceConfig:
             alert_end_s=d.alert_end_s,
             update_step_s=d.update_step_s,
             update_step_m=d.update_step_nm * NM,
+            alt_tolerance_m=d.alt_tolerance_ft * FT,
+            imminent_s=a.imminent_s,
+            severity_margin_s=a.severity_margin_s,
+            confirm_cycles=int(a.confirm_cycles),
+            hold_h_m=a.hold_margin_nm * NM,
+            hold_s=a.hold_margin_s,
+            turn_rate_min=math.radians(a.turn_rate_min_dps),
+            turn_window_s=a.turn_window_s,
+            turn_max_rad=math.radians(a.turn_max_deg),
+            turn_min_speed_ms=a.turn_min_speed_kt * NM / 3600.0,
+            turn_step_s=a.turn_step_s,
         )
+
+    def load_airspace(self) -> AirspaceVolumes | None:
+        """The airspace volumes named by ``airspace`` (ConfigError if unusable), or None."""
+        if self.airspace is None:
+            return None
+        from fusion.volumes import load_volumes  # fusion.volumes imports this module
+
+        return load_volumes(self.airspace)
 
     def with_broker(self, broker: str | None) -> ServiceConfig:
         return self if broker is None else replace(self, broker=broker)
@@ -218,7 +311,11 @@ def load_config(path: str | Path | None) -> ServiceConfig:
         raise ConfigError(f"configuration file {p} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {p} is not valid TOML: {exc}") from None
-    return config_from_dict(data, source=str(p))
+    cfg = config_from_dict(data, source=str(p))
+    if cfg.airspace is not None:
+        # Relative to the configuration file, not to wherever the service was started.
+        cfg = replace(cfg, airspace=str(p.parent / Path(cfg.airspace).expanduser()))
+    return cfg
 
 
 def config_from_dict(data: dict[str, Any], source: str = "configuration") -> ServiceConfig:
@@ -234,13 +331,25 @@ def config_from_dict(data: dict[str, Any], source: str = "configuration") -> Ser
             raise ConfigError(f"{source}: fusion.{k} must be a whole number")
         fusion_vals[k] = int(fusion_vals[k])
     fusion = FusionConfig(**fusion_vals)  # type: ignore[arg-type]
+    alerts_vals = _table(data, "alerts", AlertsConfig, source)
+    if "confirm_cycles" in alerts_vals:
+        n = alerts_vals["confirm_cycles"]
+        if n != int(n):
+            raise ConfigError(f"{source}: alerts.confirm_cycles must be a whole number")
+        alerts_vals["confirm_cycles"] = int(n)
+    try:
+        alerts = AlertsConfig(**alerts_vals)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     metrics = _metrics_table(data, source)
-    tables = ("detection", "fusion", "metrics")
+    tables = ("detection", "alerts", "fusion", "metrics")
     top_values = {k: v for k, v in data.items() if k not in tables}
     for k, v in top_values.items():
         if not isinstance(v, str):
             raise ConfigError(f"{source}: {k} must be a string, got {v!r}")
-    return ServiceConfig(**top_values, detection=detection, fusion=fusion, metrics=metrics)
+    return ServiceConfig(
+        **top_values, detection=detection, alerts=alerts, fusion=fusion, metrics=metrics
+    )
 
 
 def _metrics_table(data: dict[str, Any], source: str) -> MetricsConfig:

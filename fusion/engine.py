@@ -19,12 +19,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from fusion.alerts import AlertEvent, AlertManager
 from fusion.config import ServiceConfig
-from fusion.detect import first_cycle_after, run_cycle
+from fusion.detect import Detector, first_cycle_after
 from fusion.fuser import Fuser
 from fusion.schema import DecodedMessage
 from fusion.trackmsg import encode_tracks
+from fusion.volumes import AirspaceVolumes
 
 
 @dataclass
@@ -52,14 +55,15 @@ class Counters:
 
 
 class Engine:
-    def __init__(self, config: ServiceConfig) -> None:
+    def __init__(self, config: ServiceConfig, airspace: AirspaceVolumes | None = None) -> None:
+        """airspace: the volumes to use; None loads the file ``config.airspace`` names, if
+        any (:class:`fusion.config.ConfigError` when it is unusable)."""
         self.config = config
         self.th = config.si()
-        d = config.detection
         self.fuser = Fuser(config.fusion)
-        self.alerts = AlertManager(
-            self.th, config.service, d.sep_h_nm, d.sep_v_ft, d.alt_tolerance_ft
-        )
+        self.airspace = airspace if airspace is not None else config.load_airspace()
+        self.detector = Detector(self.th, self.airspace)
+        self.alerts = AlertManager(self.th, config.service)
         self.counters = Counters()
         self.feeders: list[str] = []
         self._feeder_index: dict[str, int] = {}
@@ -135,14 +139,19 @@ class Engine:
         ended = self.alerts.rekey(fu.take_merges(), tc)
         expired = fu.expire(tc, self.th.track_expiry_s)
         pic = fu.picture(tc)
-        result = run_cycle(pic, expired, self.th)
+        tr = fu.tracks
+        # Velocity variances of the filter state (per horizontal axis, the mean of the
+        # two): the confidence of a prediction grows with them over the look-ahead.
+        p_vel = tr.Ph[pic.rows]
+        sigma_vel = np.sqrt(0.5 * (p_vel[:, 2, 2] + p_vel[:, 3, 3]))
+        result = self.detector.cycle(pic, expired, tr.mode3a[pic.rows], sigma_vel)
         events = ended + self.alerts.step(result, fu.tracks, self.feeders)
         self._tracks_msg = encode_tracks(pic, fu.tracks, self.config.service)
         c = self.counters
         c.cycles += 1
         c.tracks = result.n_tracks
         c.tracks_tentative = len(fu.tracks) - result.n_tracks
-        c.conflicts = len(result)
+        c.conflicts = int(result.raised.sum())  # held-only pairs are not conflicts
         c.alerts_open = len(self.alerts.open)
         for ev in events:
             c.alert_events[ev.event] += 1

@@ -55,6 +55,8 @@ CYCLE_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.
 LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 ALERT_EVENT_KINDS = ("new", "update", "end")
+# Outbox item kinds (fusion.publish): what a drop or an overflow concerns.
+OUTBOX_KINDS = ("alert", "deadletter", "other")
 
 
 class ServiceMetrics:
@@ -120,6 +122,26 @@ class ServiceMetrics:
         )
         self._events = {k: events.labels(event=k) for k in ALERT_EVENT_KINDS}
         self._events_metric = events
+        dropped = Counter(
+            PREFIX + "outbox_dropped",
+            "Outbox messages dropped unpublished, by kind: dead letters past the outbox "
+            "bound; any kind whose publication raised a defect (not a lost connection).",
+            ["kind"],
+            registry=r,
+        )
+        self._dropped = {k: dropped.labels(kind=k) for k in OUTBOX_KINDS}
+        self.outbox_overflow = Counter(
+            PREFIX + "outbox_overflow",
+            "Messages queued past the outbox bound because nothing droppable was left "
+            "(alerts are never dropped for room).",
+            registry=r,
+        )
+        self.broker_connections = Counter(
+            PREFIX + "broker_connections",
+            "Broker sessions established, the first one included: more than one means the "
+            "service reconnected.",
+            registry=r,
+        )
         self.cycle_duration = Histogram(
             PREFIX + "cycle_duration_seconds",
             "Wall time of one detection cycle: release, fusion, screening, alert lifecycle.",
@@ -149,6 +171,10 @@ class ServiceMetrics:
         """Count rejected reports, one reason code each."""
         for code, n in Tally(codes).items():
             self._reports_rejected.labels(reason=code).inc(n)
+
+    def outbox_dropped(self, kind: str, n: int = 1) -> None:
+        """Count ``n`` outbox messages of ``kind`` dropped unpublished."""
+        self._dropped[kind if kind in self._dropped else "other"].inc(n)
 
     def cycle(self, duration_s: float) -> None:
         """Observe one detection cycle's duration, seconds."""

@@ -7,8 +7,10 @@ normative description; this module is its executable form.
 
 Decoding a batch costs one ``np.frombuffer`` per column and no Python object per report.
 Validation is vectorised: rows that fail are split off with their reasons, never dropped
-silently; structural faults (not msgpack, wrong version, a column of the wrong length)
-reject the whole message with :class:`SchemaError`.
+silently; structural faults (not msgpack, wrong version, a column of the wrong length, a
+message or batch beyond the size limits) reject the whole message with
+:class:`SchemaError`. :func:`decode_message` raises nothing else, whatever the bytes: the
+fuzz test (tests/test_fuzz_schema.py) holds it to that.
 
 Pure functions; safe to call from any thread.
 """
@@ -64,6 +66,33 @@ MAX_VRATE_MS: Final = 300.0  # about 60,000 ft/min
 MIN_ALT_FT: Final = -2000.0  # Dead Sea airfields sit near -1,400 ft
 MAX_ALT_FT: Final = 100_000.0
 FT: Final = 0.3048
+# A stated accuracy beyond these carries no information and, squared into a covariance,
+# would overflow the filter: 100 km horizontally or vertically, and a velocity sigma above
+# the highest plausible speed.
+MAX_SIGMA_M: Final = 100_000.0
+MAX_SIGMA_VEL_MS: Final = MAX_SPEED_MS
+
+# Time of applicability. Beyond 2100-01-01 it is not POSIX seconds (milliseconds, most
+# likely), and such a time would drag the data clock where no honest report follows it.
+MAX_EPOCH_S: Final = 4_102_444_800.0
+# Relative to the service's data clock (the newest report time it has accepted), when the
+# caller passes it: a report more than MAX_AHEAD_S ahead of both the data clock and the
+# wall clock is from a feeder whose clock is wrong, and accepting it would make every
+# honest report late; more than MAX_BEHIND_S behind the data clock it is far past the
+# reorder window and could never be fused. The wall clock only widens the future bound:
+# after a silence of every feed, the first reports are ahead of the data clock by the
+# silence, but not ahead of the wall clock (a replay of a recording is in the past of it).
+MAX_AHEAD_S: Final = 300.0
+MAX_BEHIND_S: Final = 300.0
+
+# Size limits, checked before anything is allocated. The largest batch (every column) is
+# MAX_BATCH_ROWS x 108 bytes = 7.1 MB, under MAX_MESSAGE_BYTES with room for the envelope.
+MAX_MESSAGE_BYTES: Final = 8 * 1024 * 1024
+MAX_BATCH_ROWS: Final = 65_536
+# Keys a message may carry besides the report fields (single) or next to ``cols`` (batch).
+ENVELOPE_KEYS: Final = frozenset({"v", "type", "feeder", "kind"})
+BATCH_KEYS: Final = ENVELOPE_KEYS | {"n", "cols"}
+REPORT_KEYS: Final = ENVELOPE_KEYS | set(COLUMNS)
 
 ReportArray = npt.NDArray[np.void]
 
@@ -72,6 +101,7 @@ ReportArray = npt.NDArray[np.void]
 # dead-letter payload carries them next to the human-readable reason, and the metrics count
 # rejections by them (a bounded label set, unlike the reason text, which quotes the input).
 MESSAGE_REJECT_CODES: Final = (
+    "message_size",
     "not_msgpack",
     "not_a_map",
     "version",
@@ -79,6 +109,7 @@ MESSAGE_REJECT_CODES: Final = (
     "kind",
     "type",
     "batch_n",
+    "batch_size",
     "batch_cols",
     "unknown_columns",
     "missing_columns",
@@ -86,9 +117,12 @@ MESSAGE_REJECT_CODES: Final = (
     "column_length",
     "missing_fields",
     "field_value",
+    "unknown_fields",
 )
 ROW_REJECT_CODES: Final = (
     "time",
+    "time_future",
+    "time_past",
     "lat_range",
     "lon_range",
     "no_altitude",
@@ -99,7 +133,9 @@ ROW_REJECT_CODES: Final = (
     "track_negative",
     "no_identity",
     "mode3a_range",
+    "callsign_chars",
     "sigma_negative",
+    "sigma_range",
     "nacp_range",
     "nacv_range",
 )
@@ -180,12 +216,28 @@ def encode_report(feeder: str, kind: str, **fields: Any) -> bytes:
     return msgpack.packb(msg, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def decode_message(payload: bytes, topic_feeder: str) -> DecodedMessage:
+def decode_message(
+    payload: bytes,
+    topic_feeder: str,
+    *,
+    data_time: float | None = None,
+    wall_time: float | None = None,
+) -> DecodedMessage:
     """Decode and validate one report message published under ``topic_feeder``.
 
-    Raises SchemaError when the message as a whole is unreadable. Row-level faults are
-    returned in ``rejected_rows``/``reasons``.
+    Raises SchemaError when the message as a whole is unreadable, and nothing else whatever
+    the bytes. Row-level faults are returned in ``rejected_rows``/``reasons``/``codes``.
+
+    ``data_time`` (the caller's data clock, UTC epoch s) and ``wall_time`` (its wall clock,
+    UTC epoch s), when given, bound each report's time (``time_future``, ``time_past``; see
+    :data:`MAX_AHEAD_S`); without them only the absolute bounds apply.
     """
+    if len(payload) > MAX_MESSAGE_BYTES:
+        # Before unpacking: a huge message costs memory and time to even look at.
+        raise SchemaError(
+            f"message of {len(payload)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}",
+            "message_size",
+        )
     try:
         msg = msgpack.unpackb(payload, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types for garbage
@@ -195,27 +247,31 @@ def decode_message(payload: bytes, topic_feeder: str) -> DecodedMessage:
     if not isinstance(msg, dict):
         raise SchemaError(f"message is a msgpack {type(msg).__name__}, expected a map", "not_a_map")
     version = msg.get("v")
-    if version != SCHEMA_VERSION:
+    # type() rather than ==: True and 1.0 compare equal to 1 but are not what v1 says.
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise SchemaError(
-            f"unsupported schema version {version!r}; this service reads v1", "version"
+            f"unsupported schema version {_short(version)}; this service reads v1", "version"
         )
     feeder = msg.get("feeder", topic_feeder)
     if feeder != topic_feeder:
         raise SchemaError(
-            f"feeder {feeder!r} in the payload differs from {topic_feeder!r} in the topic",
+            f"feeder {_short(feeder)} in the payload differs from {topic_feeder!r} in the topic",
             "feeder_mismatch",
         )
     kind = msg.get("kind")
-    if kind not in SENSOR_KIND_CODE:
-        raise SchemaError(f"sensor kind {kind!r} is not one of {', '.join(SENSOR_KINDS)}", "kind")
+    # Type first: an unhashable value (a list, a map) cannot even be looked up.
+    if not isinstance(kind, str) or kind not in SENSOR_KIND_CODE:
+        raise SchemaError(
+            f"sensor kind {_short(kind)} is not one of {', '.join(SENSOR_KINDS)}", "kind"
+        )
     mtype = msg.get("type")
     if mtype == "batch":
         reports = _decode_batch(msg)
     elif mtype == "report":
         reports = _decode_single(msg)
     else:
-        raise SchemaError(f"message type {mtype!r} is neither 'report' nor 'batch'", "type")
-    ok, reasons, codes = validate(reports)
+        raise SchemaError(f"message type {_short(mtype)} is neither 'report' nor 'batch'", "type")
+    ok, reasons, codes = validate(reports, data_time=data_time, wall_time=wall_time)
     bad = np.flatnonzero(~ok)
     return DecodedMessage(
         feeder=topic_feeder,
@@ -228,6 +284,12 @@ def decode_message(payload: bytes, topic_feeder: str) -> DecodedMessage:
     )
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: reasons quote input, not all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _all_absent(name: str, col: npt.NDArray[Any]) -> bool:
     absent = ABSENT[name]
     if isinstance(absent, float):
@@ -235,25 +297,38 @@ def _all_absent(name: str, col: npt.NDArray[Any]) -> bool:
     return bool((col == absent).all())
 
 
+def _unknown_keys(msg: dict[str, Any], known: frozenset[str]) -> None:
+    # v1 is read strictly: a misspelt optional field ("vu_fpm") would otherwise vanish
+    # without a trace, which is what dead letters are for.
+    unknown = [k for k in msg if k not in known]
+    if unknown:
+        names = ", ".join(sorted(_short(k, 30) for k in unknown)[:10])
+        raise SchemaError(f"unknown fields: {names}", "unknown_fields")
+
+
 def _decode_batch(msg: dict[str, Any]) -> ReportArray:
+    _unknown_keys(msg, BATCH_KEYS)
     n = msg.get("n")
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise SchemaError(f"batch field 'n' must be a non-negative integer, got {n!r}", "batch_n")
+        raise SchemaError(
+            f"batch field 'n' must be a non-negative integer, got {_short(n)}", "batch_n"
+        )
+    if n > MAX_BATCH_ROWS:
+        raise SchemaError(f"batch of {n} rows exceeds the limit of {MAX_BATCH_ROWS}", "batch_size")
     cols = msg.get("cols")
     if not isinstance(cols, dict):
         raise SchemaError("batch field 'cols' must be a map of column name to bin", "batch_cols")
     unknown = set(cols) - set(COLUMNS)
     if unknown:
-        raise SchemaError(
-            f"unknown columns: {', '.join(sorted(map(str, unknown)))}", "unknown_columns"
-        )
+        names = ", ".join(sorted(_short(c, 30) for c in unknown)[:10])
+        raise SchemaError(f"unknown columns: {names}", "unknown_columns")
     missing = [c for c in REQUIRED if c not in cols]
     if "alt_baro_ft" not in cols and "alt_geo_m" not in cols:
         missing.append("alt_baro_ft or alt_geo_m")
     # An empty batch (a radar sector with nothing in it) is valid whatever columns it has.
     if missing and n > 0:
         raise SchemaError(f"missing required columns: {', '.join(missing)}", "missing_columns")
-    out = empty_reports(n)
+    # Every column checked before the record array is allocated.
     for name, raw in cols.items():
         if not isinstance(raw, bytes):
             raise SchemaError(
@@ -266,11 +341,14 @@ def _decode_batch(msg: dict[str, Any]) -> ReportArray:
                 f"{n * dt.itemsize}",
                 "column_length",
             )
-        out[name] = np.frombuffer(raw, dtype=dt)
+    out = empty_reports(n)
+    for name, raw in cols.items():
+        out[name] = np.frombuffer(raw, dtype=COLUMNS[name])
     return out
 
 
 def _decode_single(msg: dict[str, Any]) -> ReportArray:
+    _unknown_keys(msg, REPORT_KEYS)
     out = empty_reports(1)
     missing = [c for c in REQUIRED if msg.get(c) is None]
     if msg.get("alt_baro_ft") is None and msg.get("alt_geo_m") is None:
@@ -289,6 +367,7 @@ def _decode_single(msg: dict[str, Any]) -> ReportArray:
             elif COLUMNS[name].endswith("f8"):
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise ValueError(f"expected a number, got {type(value).__name__}")
+                # Ranges, NaN and infinity are the row rules' business, as in a batch.
                 out[name] = float(value)
             else:
                 if isinstance(value, bool) or not isinstance(value, int):
@@ -302,18 +381,49 @@ def _decode_single(msg: dict[str, Any]) -> ReportArray:
     return out
 
 
-def validate(reports: ReportArray) -> tuple[npt.NDArray[np.bool_], list[str], list[str]]:
+def validate(
+    reports: ReportArray,
+    data_time: float | None = None,
+    wall_time: float | None = None,
+) -> tuple[npt.NDArray[np.bool_], list[str], list[str]]:
     """Check every row. Returns (ok bool[n], reasons, codes): per row the text of every rule
     it failed and the code of the first one (:data:`ROW_REJECT_CODES`), '' for good rows.
 
-    Vectorised: one mask per rule; the reason strings are built only for bad rows.
+    ``data_time``/``wall_time`` (UTC epoch s): see :func:`decode_message`.
+
+    Vectorised: one mask per rule; the reason strings are built only for bad rows. Every
+    comparison is written so that NaN fails it (``~(x <= bound)``) where NaN is not an
+    allowed "absent".
     """
     n = len(reports)
     rules: list[tuple[npt.NDArray[np.bool_], str, str]] = []
     t = reports["t"]
     rules.append(
-        (~np.isfinite(t) | (t <= 0.0), "time", "time 't' is missing or not a positive UTC epoch")
+        (
+            ~((t > 0.0) & (t < MAX_EPOCH_S)),
+            "time",
+            "time 't' is missing or not UTC epoch seconds between 1970 and 2100",
+        )
     )
+    if data_time is not None or wall_time is not None:
+        refs = [x for x in (data_time, wall_time) if x is not None]
+        ahead = max(refs) + MAX_AHEAD_S
+        rules.append(
+            (
+                t > ahead,
+                "time_future",
+                f"time 't' more than {MAX_AHEAD_S:.0f} s ahead of the data clock and the "
+                "wall clock",
+            )
+        )
+    if data_time is not None:
+        rules.append(
+            (
+                t < data_time - MAX_BEHIND_S,
+                "time_past",
+                f"time 't' more than {MAX_BEHIND_S:.0f} s behind the data clock",
+            )
+        )
     lat = reports["lat_deg"]
     lon = reports["lon_deg"]
     rules.append((~(np.abs(lat) <= 90.0), "lat_range", "lat_deg outside -90..90"))
@@ -322,15 +432,20 @@ def validate(reports: ReportArray) -> tuple[npt.NDArray[np.bool_], list[str], li
     geo = reports["alt_geo_m"]
     no_alt = np.isnan(baro) & np.isnan(geo)
     rules.append((no_alt, "no_altitude", "no altitude (alt_baro_ft or alt_geo_m)"))
-    alt_ft = np.where(np.isnan(baro), geo / FT, baro)
+    # Each altitude given must be plausible, the one not used for separation too: the fuser
+    # keeps both. Geometric height is compared in metres: dividing a huge value by FT would
+    # overflow.
+    baro_bad = ~np.isnan(baro) & ~((baro >= MIN_ALT_FT) & (baro <= MAX_ALT_FT))
+    geo_bad = ~np.isnan(geo) & ~((geo >= MIN_ALT_FT * FT) & (geo <= MAX_ALT_FT * FT))
     rules.append(
         (
-            ~no_alt & ~((alt_ft >= MIN_ALT_FT) & (alt_ft <= MAX_ALT_FT)),
+            baro_bad | geo_bad,
             "altitude_range",
             f"altitude outside {MIN_ALT_FT:.0f}..{MAX_ALT_FT:.0f} ft",
         ),
     )
-    speed = np.hypot(reports["ve_ms"], reports["vn_ms"])
+    with np.errstate(over="ignore"):  # beyond 1.3e308 m/s it is inf, and fails all the same
+        speed = np.hypot(reports["ve_ms"], reports["vn_ms"])
     rules.append(
         (
             ~(speed <= MAX_SPEED_MS),
@@ -359,24 +474,65 @@ def validate(reports: ReportArray) -> tuple[npt.NDArray[np.bool_], list[str], li
     )
     m3a = reports["mode3a"]
     rules.append(((m3a < -1) | (m3a > 0o7777), "mode3a_range", "mode3a outside 0000..7777 octal"))
+    rules.append(
+        (
+            _bad_callsigns(reports["callsign"]),
+            "callsign_chars",
+            "callsign not printable ASCII, NUL padded",
+        )
+    )
     for name in ("sigma_h_m", "sigma_v_m", "sigma_vel_ms"):
         s = reports[name]
         rules.append((s < 0.0, "sigma_negative", f"{name} negative"))
+    for name, bound in (
+        ("sigma_h_m", MAX_SIGMA_M),
+        ("sigma_v_m", MAX_SIGMA_M),
+        ("sigma_vel_ms", MAX_SIGMA_VEL_MS),
+    ):
+        s = reports[name]
+        rules.append((s > bound, "sigma_range", f"{name} above {bound:.0f}"))
     nacp = reports["nacp"]
     nacv = reports["nacv"]
     rules.append(((nacp < -1) | (nacp > 11), "nacp_range", "nacp outside 0..11"))
     rules.append(((nacv < -1) | (nacv > 4), "nacv_range", "nacv outside 0..4"))
 
-    bad = np.zeros(n, dtype=np.bool_)
-    for mask, _, _ in rules:
-        bad |= mask
+    assert len(rules) < 64  # the failure pattern below is one uint64 per row
+    failed = np.stack([mask for mask, _, _ in rules])  # [rules, n]: one op, not one per rule
+    bad: npt.NDArray[np.bool_] = np.asarray(failed.any(axis=0))
     reasons = [""] * n
     codes = [""] * n
-    for i in np.flatnonzero(bad):
-        failed = [(code, reason) for mask, code, reason in rules if mask[i]]
-        reasons[i] = "; ".join(reason for _, reason in failed)
-        codes[i] = failed[0][0]
+    bad_rows = np.flatnonzero(bad)
+    if bad_rows.size:
+        # One text per distinct combination of failed rules, not per row: a batch of
+        # 65,536 bad rows costs milliseconds, not a Python loop over rules x rows. The
+        # failed rules of a row are the bits of one integer.
+        weights = np.left_shift(np.uint64(1), np.arange(len(rules), dtype=np.uint64))
+        key = (failed[:, bad_rows].T.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+        patterns, inverse = np.unique(key, return_inverse=True)
+        texts = [_failed_text(p, rules) for p in patterns.tolist()]
+        for i, k in zip(bad_rows.tolist(), inverse.ravel().tolist(), strict=True):
+            codes[i], reasons[i] = texts[k]
     return ~bad, reasons, codes
+
+
+def _failed_text(
+    pattern: int, rules: list[tuple[npt.NDArray[np.bool_], str, str]]
+) -> tuple[str, str]:
+    """(code of the first rule failed, the reasons of all) for a bit pattern of rules."""
+    hit = [(code, reason) for b, (_, code, reason) in enumerate(rules) if pattern >> b & 1]
+    return hit[0][0], "; ".join(reason for _, reason in hit)
+
+
+def _bad_callsigns(cs: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bool_]:
+    """Rows whose callsign bytes are not printable ASCII (0x20..0x7E) followed only by NUL
+    padding: a control character or a byte above 0x7F would reach operators' displays."""
+    b = np.ascontiguousarray(cs, dtype="S8").view(np.uint8).reshape(-1, 8)
+    if not b.any():
+        return np.zeros(len(b), dtype=np.bool_)  # no callsigns at all: the common radar case
+    nul = b == 0
+    after_nul = np.logical_or.accumulate(nul, axis=1) & ~nul
+    unprintable = ~nul & ((b < 0x20) | (b > 0x7E))
+    return np.asarray((after_nul | unprintable).any(axis=1))
 
 
 def altitude_m(reports: ReportArray) -> npt.NDArray[np.float64]:

@@ -5,7 +5,8 @@ A TOML file at the edge (feet, nautical miles, knots, degrees), SI inside (metre
 track arrays at once: :meth:`AirspaceVolumes.volume_of`, :meth:`AirspaceVolumes.inhibited`,
 :meth:`AirspaceVolumes.eligible`, :meth:`AirspaceVolumes.in_formation` and
 :meth:`AirspaceVolumes.pair_minima`. ``docs/volumes.md`` describes the file, the rules and
-how the detection cycle is meant to use them; ``docs/airspace.example.toml`` is an example.
+how the detection cycle (:class:`fusion.detect.Detector`) uses them;
+``docs/airspace.example.toml`` is an example.
 
 Rules, in short (docs/volumes.md has the reasons):
 

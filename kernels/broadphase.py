@@ -151,7 +151,7 @@ _CHUNK = 4096
 _ROW_GROUPS = 256
 _BIG_GROUP = 32
 # Output rows reserved per track of a work item before it must run again.
-_ROOM_PER_TRACK = 2
+_ROOM_PER_TRACK = 1
 # Tracks sampled to plan the grid (frame, extent, cell size).
 _PLAN_SAMPLES = 4096
 # Cells up to this many tracks are sorted by insertion; larger ones by merge sort.

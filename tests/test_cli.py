@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fusion.alertview import format_json, format_line
+from fusion.alertview import format_error, format_json, format_line
 from fusion.cli import _service_config, build_parser
 from fusion.config import MetricsConfig
 
@@ -67,6 +67,27 @@ def test_run_refuses_bad_options(argv: list[str], capsys: pytest.CaptureFixture[
     assert "usage: fusion run" in capsys.readouterr().err
 
 
+def test_run_takes_an_airspace_file(tmp_path: Path) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text('airspace = "from-config.toml"\n')
+    args = build_parser().parse_args(["run", "--config", str(conf)])
+    assert _service_config(args).airspace == str(tmp_path / "from-config.toml")
+    args = build_parser().parse_args(["run", "--config", str(conf), "--airspace", "mine.toml"])
+    assert _service_config(args).airspace == "mine.toml"  # the command line wins
+
+
+def test_run_with_a_bad_airspace_file_is_a_configuration_error(tmp_path: Path) -> None:
+    bad = tmp_path / "air.toml"
+    bad.write_text("[[volume]]\nname = 'X'\nkind = 'separation'\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fusion", "run", "--broker", "mqtt://127.0.0.1:9",
+         "--airspace", str(bad)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "configuration error" in proc.stderr and "volume 'X'" in proc.stderr
+
+
 def test_alert_line_is_readable() -> None:
     line = format_line(EVENT)
     assert line.startswith("07:12:03Z NEW    PREDICTED 3C6585 DLH4AB / radar-1.17")
@@ -78,6 +99,11 @@ def test_alert_json_is_one_object_per_line() -> None:
     ev = {**EVENT, "time_to_los_s": float("inf")}
     out = json.loads(format_json(ev, "open"))
     assert out["time_to_los_s"] is None and out["view"] == "open"
+    live = format_json(EVENT)
+    assert "\n" not in live
+    assert json.loads(live) == {**EVENT, "view": "event"}  # every field of the payload
+    err = json.loads(format_error("airspace/v1/alerts/events", "boom", as_json=True))
+    assert err == {"view": "error", "topic": "airspace/v1/alerts/events", "error": "boom"}
 
 
 def test_demo_shows_alerts_and_ctrl_c_leaves_nothing_behind() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion.config import BrokerAddress, ConfigError, MetricsConfig, load_config
+from fusion.config import AlertsConfig, BrokerAddress, ConfigError, MetricsConfig, load_config
 
 
 def test_defaults_in_si() -> None:
@@ -48,6 +48,14 @@ def test_file_overrides(tmp_path: Path) -> None:
         ("[metrics]\nhost = 1\n", "metrics.host"),
         ("[metrics]\npath = '/m'\n", "unknown keys in \\[metrics\\]"),
         ("metrics = 9791\n", "\\[metrics\\] must be a table"),
+        ("[alerts]\nconfirm_cycles = 0\n", "alerts.confirm_cycles"),
+        ("[alerts]\nconfirm_cycles = 1.5\n", "whole number"),
+        ("[alerts]\nimminent_s = -1\n", "alerts.imminent_s"),
+        ("[alerts]\nturn_step_s = 0\n", "alerts.turn_step_s"),
+        ("[alerts]\nturn_max_deg = 400\n", "turn_max_deg"),
+        ("[alerts]\nimminent = 60\n", "unknown keys in \\[alerts\\]"),
+        ("airspace = 3\n", "airspace must be a string"),
+        ("airspace = ''\n", "airspace must be a file name"),
     ],
 )
 def test_bad_files_give_clear_errors(tmp_path: Path, text: str, fragment: str) -> None:
@@ -71,6 +79,35 @@ def test_metrics_table(tmp_path: Path) -> None:
     p = tmp_path / "c.toml"
     p.write_text('[metrics]\nport = 9791\nhost = "0.0.0.0"\n')
     assert load_config(p).metrics == MetricsConfig("0.0.0.0", 9791)
+
+
+def test_alerts_table(tmp_path: Path) -> None:
+    assert load_config(None).alerts == AlertsConfig()
+    p = tmp_path / "c.toml"
+    p.write_text("[alerts]\nimminent_s = 45\nconfirm_cycles = 2\nturn_max_deg = 0\n")
+    cfg = load_config(p)
+    a = cfg.alerts
+    assert a.imminent_s == 45.0 and a.confirm_cycles == 2 and isinstance(a.confirm_cycles, int)
+    th = cfg.si()
+    assert th.imminent_s == 45.0 and th.confirm_cycles == 2 and th.turn_max_rad == 0.0
+    assert th.hold_h_m == pytest.approx(0.5 * 1852.0)  # untouched keys keep their defaults
+    assert th.alt_tolerance_m == pytest.approx(50 * 0.3048)
+
+
+def test_airspace_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    p = tmp_path / "etc" / "c.toml"
+    p.write_text('airspace = "air.toml"\n')
+    cfg = load_config(p)
+    assert cfg.airspace == str(tmp_path / "etc" / "air.toml")
+    with pytest.raises(ConfigError, match=r"airspace file .* does not exist"):
+        cfg.load_airspace()
+    (tmp_path / "etc" / "air.toml").write_text("")
+    asp = cfg.load_airspace()
+    assert asp is not None and asp.volumes == ()
+    p.write_text(f'airspace = "{tmp_path / "etc" / "air.toml"}"\n')  # absolute stays
+    assert load_config(p).airspace == str(tmp_path / "etc" / "air.toml")
+    assert load_config(None).load_airspace() is None
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,13 @@ async def test_simulated_scenario_alerts_deadletter_retained_and_status(
     assert service.engine.counters.messages_rejected == 1
     assert service.engine.counters.reports_rejected == 1
 
+    # One alert per encounter: no pair ends and opens again (no flicker), and every
+    # event of an alert carries its one id.
+    ids: dict[frozenset[str], set[str]] = {}
+    for _, _, ev in events:
+        ids.setdefault(_pair(ev), set()).add(ev["alert_id"])
+    assert all(len(v) == 1 for v in ids.values()), ids
+
     # A late subscriber receives every open alert from the retained topics.
     opened = {ev["alert_id"] for _, _, ev in events if ev["event"] == "new"}
     ended = {ev["alert_id"] for _, _, ev in events if ev["event"] == "end"}
@@ -141,12 +149,50 @@ async def test_simulated_scenario_alerts_deadletter_retained_and_status(
     retained = await _retained(broker, TOPICS.alert_active_filter)
     assert {decode_event(m.payload)["alert_id"] for m in retained} == opened - ended
     assert ended, "the earliest encounters should have ended"
+    # ... and so does the operator's view, `fusion alerts --json`: one JSON object per
+    # line, the full payload of each open alert, nothing that ended.
+    lines = await _alerts_json(broker, len(opened - ended))
+    assert {ln["alert_id"] for ln in lines} == opened - ended
+    assert all(ln["view"] == "open" and ln["v"] == 2 for ln in lines)
+    last = {ev["alert_id"]: ev for _, _, ev in events}
+    for ln in lines:
+        want = {k: v for k, v in last[ln["alert_id"]].items() if k != "t_wall_detected"}
+        assert {k: v for k, v in ln.items() if k not in ("view", "t_wall_detected")} == want
 
     # After the service stops, its status reads offline.
     stop.set()
     await asyncio.wait_for(svc, 30)
     status = await _retained(broker, TOPICS.status("e2e"))
     assert [msgpack.unpackb(m.payload)["state"] for m in status] == ["offline"]
+
+
+async def _alerts_json(broker: LocalBroker, n_open: int, quiet_s: float = 1.5) -> list[Any]:
+    """Run ``fusion alerts --json`` against the broker: its lines once it has printed
+    n_open of them and then nothing for quiet_s, parsed; then stop it with Ctrl-C."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fusion", "alerts", "--broker", broker.url, "--json",
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[Any] = []
+    try:
+        while True:
+            timeout = quiet_s if len(lines) >= n_open else 60.0
+            try:
+                raw = await asyncio.wait_for(proc.stdout.readline(), timeout)
+            except TimeoutError:
+                break
+            assert raw, "fusion alerts ended early"
+            lines.append(json.loads(raw))
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return lines
 
 
 async def _status_state(broker: LocalBroker, service: str) -> str | None:

@@ -66,6 +66,19 @@ def test_every_planted_conflict_alerted_before_loss() -> None:
         news = [e for e in events if str(e[0]).startswith(tag) and e[1] == "new"]
         assert news, f"conflict {c} not alerted"
         assert float(news[0][2]) < c["t_los"]  # type: ignore[arg-type]
+    # One alert per encounter (no end-and-restart of a pair), and updates only on news:
+    # a handful per alert (closest approach inside the look-ahead, imminent, loss), not
+    # one per cycle, and none while the pair recedes.
+    pairs: dict[str, set[object]] = {}
+    for e in events:
+        pairs.setdefault(str(e[0]).rsplit("-", 1)[0], set()).add(e[0])
+    assert all(len(ids) == 1 for ids in pairs.values()), pairs
+    for aid in {e[0] for e in events}:
+        kinds = [e[1] for e in events if e[0] == aid]
+        assert kinds.count("new") == 1 and kinds.count("update") <= 5, (aid, kinds)
+        severities = [e[3] for e in events if e[0] == aid and e[1] != "end"]
+        runs = [v for k, v in enumerate(severities) if k == 0 or v != severities[k - 1]]
+        assert len(runs) == len(set(runs)), (aid, severities)  # no flip-flop
 
 
 def test_cycles_run_on_boundaries_the_data_passes() -> None:

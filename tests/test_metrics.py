@@ -7,6 +7,7 @@ import ast
 import asyncio
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -223,6 +224,29 @@ def test_every_validation_rule_has_a_known_code() -> None:
     assert codes == set(ROW_REJECT_CODES)
 
 
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def test_every_code_is_documented_and_every_documented_code_exists() -> None:
+    """docs/protocol.md tabulates the codes (message and row tables of "Dead letters"),
+    docs/operations.md lists them next to the metrics: both say exactly what the code has."""
+    proto = (DOCS / "protocol.md").read_text(encoding="utf-8")
+    section = proto[proto.index("## Dead letters (out)") : proto.index("## Alert events (out)")]
+    msg_table = section[section.index("| code | the message") : section.index("Row codes")]
+    row_table = section[section.index("| code | the row") :]
+    cell = re.compile(r"^\| `([a-z_0-9]+)` \|", re.M)
+    assert cell.findall(msg_table) == [*MESSAGE_REJECT_CODES, "internal_error"]
+    assert cell.findall(row_table) == list(ROW_REJECT_CODES)  # in rule order
+    ops = (DOCS / "operations.md").read_text(encoding="utf-8")
+    listed = ops[ops.index("Reason codes, in the `reason` label") : ops.index("Logs: every line")]
+    whole, rows = listed.split("- rows that failed validation")
+    assert re.findall(r"`([a-z_0-9]+)`", whole.split("- messages rejected as a whole")[1]) == [
+        *MESSAGE_REJECT_CODES,
+        "internal_error",
+    ]
+    assert re.findall(r"`([a-z_0-9]+)`", rows) == list(ROW_REJECT_CODES)
+
+
 @pytest.mark.parametrize(
     ("payload", "code"),
     [
@@ -234,6 +258,10 @@ def test_every_validation_rule_has_a_known_code() -> None:
         (msgpack.packb({"v": 1, "kind": "adsb", "type": "x"}), "type"),
         (msgpack.packb({"v": 1, "kind": "adsb", "type": "batch", "n": -1}), "batch_n"),
         (msgpack.packb({"v": 1, "kind": "adsb", "type": "report", "t": 1.0}), "missing_fields"),
+        (b"\x80" * (schema.MAX_MESSAGE_BYTES + 1), "message_size"),
+        (msgpack.packb({"v": 1, "kind": "adsb", "type": "batch", "n": 70_000}), "batch_size"),
+        (msgpack.packb({"v": 1, "kind": "adsb", "type": "batch", "seq": 1}), "unknown_fields"),
+        (msgpack.packb({"v": True, "kind": "adsb", "type": "batch"}), "version"),
     ],
 )
 def test_whole_message_rejections_carry_their_code(payload: bytes, code: str) -> None:
@@ -313,8 +341,13 @@ async def test_service_run_updates_metrics_and_serves_them_until_it_stops(
     assert svc.metrics_endpoint is not None and svc.metrics_endpoint.port == port
     bad_row = _good(3)
     bad_row["lat_deg"][0] = 95.0
+    # At the data clock the head-on feed leaves: neither behind it by more than the
+    # schema's bound (time_past) nor ahead (which would run cycles).
+    bad_row["t"] = T0 + 4.0
     async with MemoryTransport(broker) as feeder:
-        for k in range(5):
+        # Seven seconds of the head-on pair: confirmed tracks from T0 + 2, the prediction
+        # confirmed over the alert's confirm_cycles (3) cycles.
+        for k in range(7):
             await feeder.publish(TOPICS.reports("adsb-1"), head_on(T0 + k), qos=1)
         await feeder.publish(TOPICS.reports("adsb-1"), b"junk", qos=1)
         await feeder.publish(
@@ -324,9 +357,9 @@ async def test_service_run_updates_metrics_and_serves_them_until_it_stops(
     await asyncio.wait_for(svc.outbox.drained(), 5)
 
     body = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/metrics")
-    assert value(body, "airspace_reports_received_total", kind="adsb") == 10
+    assert value(body, "airspace_reports_received_total", kind="adsb") == 14
     assert value(body, "airspace_reports_received_total", kind="radar") == 3
-    assert value(body, "airspace_messages_received_total") == 7
+    assert value(body, "airspace_messages_received_total") == 9
     assert value(body, "airspace_messages_rejected_total", reason="not_msgpack") == 1
     assert value(body, "airspace_reports_rejected_total", reason="lat_range") == 1
     assert value(body, "airspace_alerts_open") == 1

@@ -47,7 +47,7 @@ def test_alert_example_names_every_field() -> None:
         b=Identity(2, "000002", None, "f", "adsb", None, None),
         time_to_los_s=1.0, t_cpa_s=1.0, d_cpa_m=1.0, dz_cpa_m=1.0, d_now_m=1.0, dz_now_m=1.0,
         sep_h_nm=5.0, sep_v_ft=1000.0, sep_v_effective_ft=950.0, lookahead_s=120.0,
-        service="s",
+        service="s", confidence=0.9, hypothesis="straight", volume_a="TMA", volume_b=None,
     )  # fmt: skip
     wire = ev.to_dict()
     fields = set(wire) | set(wire["thresholds"]) | set(wire["a"])

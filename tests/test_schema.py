@@ -25,7 +25,7 @@ from fusion.schema import (
 def _good(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     r = empty_reports(n)
-    r["t"] = 1.764e9 + rng.uniform(0, 10, n)
+    r["t"] = 1_764_054_000.0 + rng.uniform(0, 10, n)  # the service tests' T0 (data clock)
     r["icao"] = rng.integers(0, 0xFFFFFF, n)
     r["lat_deg"] = rng.uniform(-90, 90, n)
     r["lon_deg"] = rng.uniform(-180, 180, n)
@@ -157,6 +157,10 @@ BAD_ROWS = {
     "t": (np.nan, "time"),
     "mode3a": (0o10000, "mode3a"),
     "sigma_h_m": (-1.0, "sigma_h_m"),
+    "sigma_v_m": (np.inf, "sigma_v_m above"),
+    "sigma_vel_ms": (5000.0, "sigma_vel_ms above"),
+    "alt_geo_m": (1e9, "altitude"),  # geometric height checked even beside a pressure one
+    "callsign": (b"AB\x07", "callsign"),
 }
 
 
@@ -212,3 +216,42 @@ def test_arbitrary_maps_never_crash(fields: dict[str, object]) -> None:
 def test_empty_batch_is_valid() -> None:
     d = decode_message(encode_batch("radar-1", "radar", empty_reports(0)), "radar-1")
     assert d.n_total == 0 and d.reports.size == 0 and d.rejected_rows.size == 0
+
+
+def test_report_times_are_bounded_by_the_data_clock_and_the_wall_clock() -> None:
+    r = _good(6)
+    clock = float(r["t"].max())
+    r["t"][1] = clock + 301.0  # ahead of the data clock, but not of a wall clock a day later
+    r["t"][2] = clock + 86_400.0 + 301.0  # ahead of both
+    r["t"][3] = clock - 301.0  # far behind the data clock
+    r["t"][4] = 1.7e12  # milliseconds: not POSIX seconds at all
+    payload = encode_batch("f", "radar", r)
+    d = decode_message(payload, "f", data_time=clock, wall_time=clock + 86_400.0)
+    assert d.rejected_rows.tolist() == [2, 3, 4]
+    assert d.codes == ("time_future", "time_past", "time")
+    # Without a wall clock (or with one behind the data), the data clock bounds the future.
+    d = decode_message(payload, "f", data_time=clock)
+    assert d.rejected_rows.tolist() == [1, 2, 3, 4]
+    # Before the first report, the wall clock alone; without clocks, the absolute bounds.
+    assert decode_message(payload, "f", wall_time=clock).rejected_rows.tolist() == [1, 2, 4]
+    assert decode_message(payload, "f").rejected_rows.tolist() == [4]
+
+
+def test_unknown_fields_of_a_single_report_are_rejected_not_ignored() -> None:
+    msg = msgpack.unpackb(
+        encode_report("p", "partner", t=1.764e9, icao=1, lat_deg=1.0, lon_deg=2.0,
+                      alt_baro_ft=1.0, ve_ms=0.0, vn_ms=0.0),
+        raw=False,
+    )  # fmt: skip
+    msg["vu_fpm"] = 500.0  # a misspelt vu_ms
+    with pytest.raises(SchemaError, match="vu_fpm") as exc:
+        decode_message(msgpack.packb(msg), "p")
+    assert exc.value.code == "unknown_fields"
+
+
+def test_a_batch_claiming_more_rows_than_it_holds_allocates_nothing() -> None:
+    msg = msgpack.unpackb(encode_batch("f", "adsb", _good(2)), raw=False)
+    msg["n"] = 60_000  # under the row limit; the columns hold 2 rows
+    with pytest.raises(SchemaError) as exc:
+        decode_message(msgpack.packb(msg, use_bin_type=True), "f")
+    assert exc.value.code == "column_length"

@@ -1,12 +1,21 @@
-"""The in-memory transport keeps MQTT's semantics the service relies on."""
+"""The in-memory transport keeps MQTT's semantics the service relies on; back-off and the
+reconnecting transport of feeders and viewers."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 
-from fusion.transport import MemoryBroker, MemoryTransport, TransportError, Will
+from fusion.transport import (
+    Backoff,
+    MemoryBroker,
+    MemoryTransport,
+    ReconnectingTransport,
+    TransportError,
+    Will,
+)
 
 
 async def _next(tr: MemoryTransport) -> tuple[str, bytes, bool]:
@@ -41,3 +50,76 @@ async def test_will_published_only_when_killed() -> None:
     assert broker.retained["s/two"].payload == b"offline"
     with pytest.raises(TransportError):
         await dead.publish("x", b"y")
+
+
+def test_backoff_doubles_to_its_bound_with_jitter_and_resets() -> None:
+    b = Backoff(initial_s=0.5, max_s=4.0, jitter=0.5, rng=random.Random(1))
+    delays = [b.next() for _ in range(8)]
+    bases = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0]
+    for d, base in zip(delays, bases, strict=True):
+        assert base * 0.5 <= d <= base
+    assert len(set(delays)) == len(delays)  # jittered: no two alike
+    b.reset()
+    assert b.next() <= 0.5
+    with pytest.raises(ValueError):
+        Backoff(initial_s=0.0)
+
+
+async def test_reconnecting_transport_survives_a_broker_restart() -> None:
+    broker = MemoryBroker()
+    stop = asyncio.Event()
+    backoff = Backoff(initial_s=0.01, max_s=0.05)
+    async with (
+        ReconnectingTransport(broker.factory(), "feeder", backoff=backoff, stop=stop) as pub,
+        ReconnectingTransport(broker.factory(), "viewer", backoff=backoff, stop=stop) as sub,
+    ):
+        await sub.subscribe("a/#", qos=1)
+        got: list[bytes] = []
+
+        async def pump() -> None:
+            async for m in sub.messages():
+                got.append(m.payload)
+
+        task = asyncio.create_task(pump())
+        await pub.publish("a/1", b"before", qos=1)
+        await asyncio.sleep(0.01)
+        broker.crash()
+        # Published while the broker is down: waits, then goes once it is back.
+        sending = asyncio.create_task(pub.publish("a/2", b"during", qos=1))
+        await asyncio.sleep(0.1)
+        assert not sending.done()
+        broker.restart()
+        await asyncio.wait_for(sending, 2)
+        # The viewer reconnected and subscribed again by itself.
+        deadline = asyncio.get_running_loop().time() + 2
+        while b"after" not in got:
+            await pub.publish("a/3", b"after", qos=1)
+            await asyncio.sleep(0.02)
+            assert asyncio.get_running_loop().time() < deadline, got
+        assert got[0] == b"before"
+        assert pub.connections == 2 and sub.connections == 2
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_reconnecting_transport_gives_up_only_when_stopped() -> None:
+    broker = MemoryBroker()
+    stop = asyncio.Event()
+    async with ReconnectingTransport(
+        broker.factory(), "feeder", backoff=Backoff(0.01, 0.02), stop=stop
+    ) as pub:
+        broker.crash()
+        sending = asyncio.create_task(pub.publish("a", b"x"))
+        await asyncio.sleep(0.1)
+        assert not sending.done()
+        stop.set()
+        with pytest.raises(TransportError, match="stopped"):
+            await asyncio.wait_for(sending, 2)
+
+
+async def test_a_refused_first_connection_fails_at_once() -> None:
+    broker = MemoryBroker()
+    broker.crash()
+    with pytest.raises(TransportError, match="refused"):
+        async with ReconnectingTransport(broker.factory(), "feeder"):
+            pass
