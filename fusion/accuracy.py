@@ -8,7 +8,7 @@ Pure functions over record arrays; safe from any thread.
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -47,13 +47,11 @@ def report_sigmas(reports: ReportArray, kind: str) -> tuple[F64, F64, F64, F64]:
     position (m, per axis), altitude (m), velocity (m/s, per axis), vertical rate (m/s).
     Stated sigmas win, then NACp/NACv, then the kind's default."""
     k = SENSOR_KIND_CODE[kind]
-    nacp = reports["nacp"].astype(np.int64)
-    nacv = reports["nacv"].astype(np.int64)
-    from_nacp = np.where(nacp >= 0, NACP_EPU_M[np.clip(nacp, 0, 11)] / _R95_PER_SIGMA, np.nan)
-    from_nacv = np.where(nacv >= 0, NACV_BOUND_MS[np.clip(nacv, 0, 4)] / _R95_PER_SIGMA, np.nan)
-    sh = _first(reports["sigma_h_m"], from_nacp, DEFAULT_SIGMA_H_M[k])
-    sv = _first(reports["sigma_v_m"], np.full(len(reports), np.nan), DEFAULT_SIGMA_V_M[k])
-    svel = _first(reports["sigma_vel_ms"], from_nacv, DEFAULT_SIGMA_VEL_MS[k])
+    # A category (clipped to the table) or, where absent (< 0), the kind's default: one
+    # lookup per report rather than a pass per case (this runs on every batch).
+    sh = _first(reports["sigma_h_m"], _by_category(reports["nacp"], _NACP_SIGMA[k]))
+    sv = _first(reports["sigma_v_m"], np.full(len(reports), DEFAULT_SIGMA_V_M[k]))
+    svel = _first(reports["sigma_vel_ms"], _by_category(reports["nacv"], _NACV_SIGMA[k]))
     # A vertical rate counts only beside a pressure altitude (Mode C/S, ADS-B): a rate a
     # 3-D primary radar derives from its elevation angle is metres per second of noise.
     baro = ~np.isnan(reports["alt_baro_ft"])
@@ -61,8 +59,28 @@ def report_sigmas(reports: ReportArray, kind: str) -> tuple[F64, F64, F64, F64]:
     return sh, sv, svel, svu
 
 
-def _first(a: F64, b: F64, default: float) -> F64:
-    """a where positive, else b where positive, else default (a zero sigma would make the
-    filter trust a report absolutely)."""
-    out = np.where(a > 0.0, a, np.where(b > 0.0, b, default))
+def _tables(bounds: F64, defaults: F64) -> F64:
+    """Per sensor kind, the 1-sigma of each category (95 % bound / 2.448) followed by the
+    kind's default: float64[kinds, categories + 1]."""
+    per_cat = bounds / _R95_PER_SIGMA
+    return np.array([np.append(per_cat, d) for d in defaults])
+
+
+_NACP_SIGMA: Final = _tables(NACP_EPU_M, DEFAULT_SIGMA_H_M)
+_NACV_SIGMA: Final = _tables(NACV_BOUND_MS, DEFAULT_SIGMA_VEL_MS)
+
+
+def _by_category(cat: npt.NDArray[np.integer[Any]], table: F64) -> F64:
+    """table[category], categories above the table clipped to its last one, absent
+    ones (< 0) to its final entry (the default)."""
+    last = table.size - 2
+    idx = np.where(cat < 0, last + 1, np.minimum(cat, last))
+    out: F64 = table[idx]
+    return out
+
+
+def _first(a: F64, b: F64) -> F64:
+    """a where positive, else b (a zero sigma would make the filter trust a report
+    absolutely)."""
+    out = np.where(a > 0.0, a, b)
     return np.asarray(out, dtype=np.float64)

@@ -7,8 +7,8 @@ sorted indexes map identities to rows: ICAO address -> row, and sensor track
 ``(feeder_index + 1) << 32 | track_number`` -> row (a radar's own track numbers, bound
 when a report of that track is associated).
 
-Lookups are batched (``np.searchsorted``); no Python loop per report. Not thread-safe:
-one owner (the fuser).
+Lookups are batched (a hash table over each index, :mod:`kernels.lookup`); no Python
+loop per report. Not thread-safe: one owner (the fuser).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fusion.schema import SENSOR_KINDS
+from kernels.lookup import hash_find, hash_table
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -46,18 +47,29 @@ def sensor_keys(feeder_index: I64, track: I64) -> I64:
 
 
 class _Index:
-    """Sorted int64 keys -> rows, with batched lookup, insert and removal."""
+    """Distinct int64 keys -> rows, with batched lookup, insert and removal.
+
+    ``keys`` (sorted) and ``rows`` are the index; a hash table over them
+    (kernels.lookup) answers :meth:`find`, built again on the first lookup after the
+    keys change (``rows`` may change in place: the table holds positions)."""
 
     def __init__(self) -> None:
         self.keys: I64 = np.empty(0, dtype=np.int64)
         self.rows: I64 = np.empty(0, dtype=np.int64)
+        self._table: I64 | None = None
+
+    def _changed(self, keys: I64, rows: I64) -> None:
+        self.keys, self.rows = keys, rows
+        self._table = None
 
     def find(self, keys: I64) -> I64:
-        """Row per key, -1 where absent."""
+        """Row per key (int64, shape of keys), -1 where absent."""
         if self.keys.size == 0:
             return np.full(keys.shape, -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
-        return np.where(self.keys[pos] == keys, self.rows[pos], -1)
+        if self._table is None:
+            self._table = hash_table(self.keys)
+        q = np.ascontiguousarray(keys, dtype=np.int64)
+        return hash_find(self._table, self.rows, q.ravel()).reshape(q.shape)
 
     def set(self, keys: I64, rows: I64) -> None:
         """Bind keys to rows (replacing existing bindings of those keys)."""
@@ -69,15 +81,15 @@ class _Index:
         all_k = np.concatenate([self.keys[keep], keys])
         all_r = np.concatenate([self.rows[keep], rows])
         order = np.argsort(all_k, kind="stable")
-        self.keys, self.rows = all_k[order], all_r[order]
+        self._changed(all_k[order], all_r[order])
 
     def drop_keys(self, keys: I64) -> None:
         keep = ~np.isin(self.keys, keys)
-        self.keys, self.rows = self.keys[keep], self.rows[keep]
+        self._changed(self.keys[keep], self.rows[keep])
 
     def drop_rows(self, rows: I64) -> None:
         keep = ~np.isin(self.rows, rows)
-        self.keys, self.rows = self.keys[keep], self.rows[keep]
+        self._changed(self.keys[keep], self.rows[keep])
 
 
 class SystemTracks:
@@ -165,8 +177,10 @@ class SystemTracks:
         self.ref[rows, 0] = lat_deg
         self.ref[rows, 1] = lon_deg
         self.xh[rows] = 0.0
-        self.xh[rows, 2] = ve
-        self.xh[rows, 3] = vn
+        # A report without velocity (NaN) starts at rest under the vague velocity prior: a
+        # NaN in the state would make every later report on the track BAD.
+        self.xh[rows, 2] = np.nan_to_num(ve, nan=0.0)
+        self.xh[rows, 3] = np.nan_to_num(vn, nan=0.0)
         self.Ph[rows] = np.diag([_PRIOR_POS_VAR, _PRIOR_POS_VAR, _PRIOR_VEL_VAR, _PRIOR_VEL_VAR])
         self.xv[rows, 0] = np.nan_to_num(alt_m, nan=0.0)
         self.xv[rows, 1] = 0.0

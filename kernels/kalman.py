@@ -3,6 +3,9 @@
 Pure Numba over NumPy arrays; no I/O. The ``*_1`` functions work in place on one row
 (other kernels call them inside their own loops); the array functions run them over rows
 with ``prange`` (rows are independent: the result does not depend on the thread count).
+The scalar forms (``predict_cv2``, ``update_cv2``, ``gate_cv2``, ``predict_cv1``,
+``update_cv1``) compute the same, bit for bit, on a state held in local variables: they
+are what :mod:`kernels.fuse` runs (see their section for why).
 
 State of a row: ``x = [p_1 .. p_d, v_1 .. v_d]`` (positions in metres, then velocities
 in m/s, d = 1 or 2: the vertical channel [alt, vu] or the horizontal one [e, n, ve, vn]
@@ -185,6 +188,380 @@ def gate_1(x: F64, P: F64, z: F64, R: F64, work: F64) -> float:
         for b in range(k):
             d2 += (z[a] - x[a]) * Si[a, b] * (z[b] - x[b])
     return d2
+
+
+# --- Scalar forms ------------------------------------------------------------------------
+#
+# predict_1 and update_1 for the two shapes the fuser runs (d = 2 horizontal, d = 1
+# vertical) with a diagonal R, on a state held in local variables (tuples) instead of
+# array rows. Why: the fuser applies about one report per track per call, and with the
+# array forms each report made some thirty array views (every view is an atomic
+# reference count in Numba's runtime) and ran loops whose bounds are only known at run
+# time; that, not the arithmetic, was most of its time. Here the loops are unrolled,
+# the zero entries of H and of R skipped, and no memory is touched.
+#
+# The arithmetic is that of predict_1 and update_1 operation for operation (each sum in
+# the same order; only terms that are exact zeros are left out), so on a symmetric P the
+# results are equal to theirs bit for bit, up to the sign of a zero.
+#
+# A covariance is held as its upper triangle by rows: Sym2 = (p00, p01, p11),
+# Sym4 = (p00, p01, p02, p03, p11, p12, p13, p22, p23, p33).
+
+Vec2 = tuple[float, float]
+Vec4 = tuple[float, float, float, float]
+Sym2 = tuple[float, float, float]
+Sym4 = tuple[float, float, float, float, float, float, float, float, float, float]
+# What an update returns: (x+, P+, d2); d2 = inf and x, P unchanged when S is not
+# positive definite.
+Updated2 = tuple[Vec2, Sym2, float]
+Updated4 = tuple[Vec4, Sym4, float]
+
+
+@njit(cache=True, inline="always")
+def _dot4(a: Vec4, b: Vec4) -> float:
+    """a . b, summed left to right (the order of update_1's loops)."""
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3]
+
+
+@njit(cache=True)
+def predict_cv2(x: Vec4, P: Sym4, dt: float, q: float) -> tuple[Vec4, Sym4]:
+    """predict_1 for d = 2: x = [e, n, ve, vn] (m, m/s), P its covariance (Sym4; m^2,
+    m^2/s, m^2/s^2), dt s, q m^2/s^3. Returns the predicted (x, P)."""
+    p00, p01, p02, p03, p11, p12, p13, p22, p23, p33 = P
+    at = abs(dt)
+    dd = dt * dt
+    # Process noise: q [[|dt|^3/3, dt |dt|/2], [dt |dt|/2, |dt|]] per axis.
+    n_pp = q * at * at * at / 3.0
+    n_pv = q * dt * at / 2.0
+    n_vv = q * at
+    xp: Vec4 = (x[0] + dt * x[2], x[1] + dt * x[3], x[2], x[3])
+    Pp: Sym4 = (
+        p00 + (dt * (p02 + p02) + dd * p22) + n_pp,
+        p01 + (dt * (p03 + p12) + dd * p23),
+        p02 + dt * p22 + n_pv,
+        p03 + dt * p23,
+        p11 + (dt * (p13 + p13) + dd * p33) + n_pp,
+        p12 + dt * p23,
+        p13 + dt * p33 + n_pv,
+        p22 + n_vv,
+        p23,
+        p33 + n_vv,
+    )
+    return xp, Pp
+
+
+@njit(cache=True)
+def predict_cv1(x: Vec2, P: Sym2, dt: float, q: float) -> tuple[Vec2, Sym2]:
+    """predict_1 for d = 1: x = [alt, vu] (m, m/s), P its covariance (Sym2), dt s,
+    q m^2/s^3. Returns the predicted (x, P)."""
+    p00, p01, p11 = P
+    at = abs(dt)
+    xp: Vec2 = (x[0] + dt * x[1], x[1])
+    Pp: Sym2 = (
+        p00 + (dt * (p01 + p01) + dt * dt * p11) + q * at * at * at / 3.0,
+        p01 + dt * p11 + q * dt * at / 2.0,
+        p11 + q * at,
+    )
+    return xp, Pp
+
+
+@njit(cache=True)
+def gate_cv2(x: Vec4, P: Sym4, z0: float, z1: float, r0: float, r1: float) -> float:
+    """gate_1 for d = 2 on the positions: nu^T S^-1 nu for the measurement (z0, z1) (m)
+    of [e, n] with R = diag(r0, r1) (m^2); inf when S is not positive definite."""
+    p00, p01 = P[0], P[1]
+    p11 = P[4]
+    s = p00 + r0
+    if not s > 0.0:
+        return math.inf
+    l00 = math.sqrt(s)
+    l10 = p01 / l00
+    s = p11 + r1 - l10 * l10
+    if not s > 0.0:
+        return math.inf
+    l11 = math.sqrt(s)
+    i00 = 1.0 / l00
+    i11 = 1.0 / l11
+    i10 = -(l10 * i00) / l11
+    s00 = i00 * i00 + i10 * i10
+    s01 = i10 * i11
+    s11 = i11 * i11
+    u0 = z0 - x[0]
+    u1 = z1 - x[1]
+    return u0 * s00 * u0 + u0 * s01 * u1 + u1 * s01 * u0 + u1 * s11 * u1
+
+
+@njit(cache=True)
+def _update_cv2_pos(x: Vec4, P: Sym4, z: Vec4, r: Vec4) -> Updated4:
+    """update_cv2 with k = 2 (positions measured)."""
+    p00, p01, p02, p03, p11, p12, p13, p22, p23, p33 = P
+    s = p00 + r[0]
+    if not s > 0.0:
+        return x, P, math.inf
+    l00 = math.sqrt(s)
+    l10 = p01 / l00
+    s = p11 + r[1] - l10 * l10
+    if not s > 0.0:
+        return x, P, math.inf
+    l11 = math.sqrt(s)
+    i00 = 1.0 / l00
+    i11 = 1.0 / l11
+    i10 = -(l10 * i00) / l11
+    s00 = i00 * i00 + i10 * i10
+    s01 = i10 * i11
+    s11 = i11 * i11
+    u0 = z[0] - x[0]
+    u1 = z[1] - x[1]
+    d2 = u0 * s00 * u0 + u0 * s01 * u1 + u1 * s01 * u0 + u1 * s11 * u1
+    # K = P H^T S^-1, 4 x 2.
+    k00 = p00 * s00 + p01 * s01
+    k01 = p00 * s01 + p01 * s11
+    k10 = p01 * s00 + p11 * s01
+    k11 = p01 * s01 + p11 * s11
+    k20 = p02 * s00 + p12 * s01
+    k21 = p02 * s01 + p12 * s11
+    k30 = p03 * s00 + p13 * s01
+    k31 = p03 * s01 + p13 * s11
+    xu: Vec4 = (
+        x[0] + (k00 * u0 + k01 * u1),
+        x[1] + (k10 * u0 + k11 * u1),
+        x[2] + (k20 * u0 + k21 * u1),
+        x[3] + (k30 * u0 + k31 * u1),
+    )
+    # Joseph form. I - K H has rows (a00, a01, 0, 0), (a10, a11, 0, 0), (a20, a21, 1, 0),
+    # (a30, a31, 0, 1); T = (I - K H) P.
+    a00 = 1.0 - k00
+    a01 = -k01
+    a10 = -k10
+    a11 = 1.0 - k11
+    a20 = -k20
+    a21 = -k21
+    a30 = -k30
+    a31 = -k31
+    t00 = a00 * p00 + a01 * p01
+    t01 = a00 * p01 + a01 * p11
+    t02 = a00 * p02 + a01 * p12
+    t03 = a00 * p03 + a01 * p13
+    t10 = a10 * p00 + a11 * p01
+    t11 = a10 * p01 + a11 * p11
+    t12 = a10 * p02 + a11 * p12
+    t13 = a10 * p03 + a11 * p13
+    t20 = a20 * p00 + a21 * p01 + p02
+    t21 = a20 * p01 + a21 * p11 + p12
+    t22 = a20 * p02 + a21 * p12 + p22
+    t23 = a20 * p03 + a21 * p13 + p23
+    t30 = a30 * p00 + a31 * p01 + p03
+    t31 = a30 * p01 + a31 * p11 + p13
+    # (T[3, 2] is not needed: P+ is computed on and above the diagonal only.)
+    t33 = a30 * p03 + a31 * p13 + p33
+    r0 = r[0]
+    r1 = r[1]
+    # P+ = T (I - K H)^T + K R K^T, upper triangle.
+    Pu: Sym4 = (
+        t00 * a00 + t01 * a01 + k00 * r0 * k00 + k01 * r1 * k01,
+        t00 * a10 + t01 * a11 + k00 * r0 * k10 + k01 * r1 * k11,
+        t00 * a20 + t01 * a21 + t02 + k00 * r0 * k20 + k01 * r1 * k21,
+        t00 * a30 + t01 * a31 + t03 + k00 * r0 * k30 + k01 * r1 * k31,
+        t10 * a10 + t11 * a11 + k10 * r0 * k10 + k11 * r1 * k11,
+        t10 * a20 + t11 * a21 + t12 + k10 * r0 * k20 + k11 * r1 * k21,
+        t10 * a30 + t11 * a31 + t13 + k10 * r0 * k30 + k11 * r1 * k31,
+        t20 * a20 + t21 * a21 + t22 + k20 * r0 * k20 + k21 * r1 * k21,
+        t20 * a30 + t21 * a31 + t23 + k20 * r0 * k30 + k21 * r1 * k31,
+        t30 * a30 + t31 * a31 + t33 + k30 * r0 * k30 + k31 * r1 * k31,
+    )
+    return xu, Pu, d2
+
+
+@njit(cache=True)
+def _update_cv2_full(x: Vec4, P: Sym4, z: Vec4, r: Vec4) -> Updated4:
+    """update_cv2 with k = 4 (the whole state measured)."""
+    p00, p01, p02, p03, p11, p12, p13, p22, p23, p33 = P
+    # Cholesky factor L of S = P + R.
+    s = p00 + r[0]
+    if not s > 0.0:
+        return x, P, math.inf
+    l00 = math.sqrt(s)
+    l10 = p01 / l00
+    s = p11 + r[1] - l10 * l10
+    if not s > 0.0:
+        return x, P, math.inf
+    l11 = math.sqrt(s)
+    l20 = p02 / l00
+    l21 = (p12 - l20 * l10) / l11
+    s = p22 + r[2] - l20 * l20 - l21 * l21
+    if not s > 0.0:
+        return x, P, math.inf
+    l22 = math.sqrt(s)
+    l30 = p03 / l00
+    l31 = (p13 - l30 * l10) / l11
+    l32 = (p23 - l30 * l20 - l31 * l21) / l22
+    s = p33 + r[3] - l30 * l30 - l31 * l31 - l32 * l32
+    if not s > 0.0:
+        return x, P, math.inf
+    l33 = math.sqrt(s)
+    # L^-1 (lower triangular), then S^-1 = L^-T L^-1.
+    i00 = 1.0 / l00
+    i11 = 1.0 / l11
+    i10 = -(l10 * i00) / l11
+    i22 = 1.0 / l22
+    i20 = (-(l20 * i00) - l21 * i10) / l22
+    i21 = -(l21 * i11) / l22
+    i33 = 1.0 / l33
+    i30 = (-(l30 * i00) - l31 * i10 - l32 * i20) / l33
+    i31 = (-(l31 * i11) - l32 * i21) / l33
+    i32 = -(l32 * i22) / l33
+    s00 = i00 * i00 + i10 * i10 + i20 * i20 + i30 * i30
+    s01 = i10 * i11 + i20 * i21 + i30 * i31
+    s02 = i20 * i22 + i30 * i32
+    s03 = i30 * i33
+    s11 = i11 * i11 + i21 * i21 + i31 * i31
+    s12 = i21 * i22 + i31 * i32
+    s13 = i31 * i33
+    s22 = i22 * i22 + i32 * i32
+    s23 = i32 * i33
+    s33 = i33 * i33
+    S0: Vec4 = (s00, s01, s02, s03)
+    S1: Vec4 = (s01, s11, s12, s13)
+    S2: Vec4 = (s02, s12, s22, s23)
+    S3: Vec4 = (s03, s13, s23, s33)
+    u: Vec4 = (z[0] - x[0], z[1] - x[1], z[2] - x[2], z[3] - x[3])
+    # nu^T S^-1 nu, one running sum in update_1's order.
+    d2 = _quad_row(_quad_row(_quad_row(_quad_row(0.0, u, 0, S0), u, 1, S1), u, 2, S2), u, 3, S3)
+    P0: Vec4 = (p00, p01, p02, p03)
+    P1: Vec4 = (p01, p11, p12, p13)
+    P2: Vec4 = (p02, p12, p22, p23)
+    P3: Vec4 = (p03, p13, p23, p33)
+    # K = P S^-1 (rows K0..K3), then x + K nu.
+    K0: Vec4 = (_dot4(P0, S0), _dot4(P0, S1), _dot4(P0, S2), _dot4(P0, S3))
+    K1: Vec4 = (_dot4(P1, S0), _dot4(P1, S1), _dot4(P1, S2), _dot4(P1, S3))
+    K2: Vec4 = (_dot4(P2, S0), _dot4(P2, S1), _dot4(P2, S2), _dot4(P2, S3))
+    K3: Vec4 = (_dot4(P3, S0), _dot4(P3, S1), _dot4(P3, S2), _dot4(P3, S3))
+    xu: Vec4 = (
+        x[0] + _dot4(K0, u),
+        x[1] + _dot4(K1, u),
+        x[2] + _dot4(K2, u),
+        x[3] + _dot4(K3, u),
+    )
+    # Joseph form with I - K H = I - K (rows A0..A3); T = (I - K) P (rows T0..T3).
+    A0: Vec4 = (1.0 - K0[0], -K0[1], -K0[2], -K0[3])
+    A1: Vec4 = (-K1[0], 1.0 - K1[1], -K1[2], -K1[3])
+    A2: Vec4 = (-K2[0], -K2[1], 1.0 - K2[2], -K2[3])
+    A3: Vec4 = (-K3[0], -K3[1], -K3[2], 1.0 - K3[3])
+    T0: Vec4 = (_dot4(A0, P0), _dot4(A0, P1), _dot4(A0, P2), _dot4(A0, P3))
+    T1: Vec4 = (_dot4(A1, P0), _dot4(A1, P1), _dot4(A1, P2), _dot4(A1, P3))
+    T2: Vec4 = (_dot4(A2, P0), _dot4(A2, P1), _dot4(A2, P2), _dot4(A2, P3))
+    T3: Vec4 = (_dot4(A3, P0), _dot4(A3, P1), _dot4(A3, P2), _dot4(A3, P3))
+    Pu: Sym4 = (
+        _joseph4(T0, A0, K0, K0, r),
+        _joseph4(T0, A1, K0, K1, r),
+        _joseph4(T0, A2, K0, K2, r),
+        _joseph4(T0, A3, K0, K3, r),
+        _joseph4(T1, A1, K1, K1, r),
+        _joseph4(T1, A2, K1, K2, r),
+        _joseph4(T1, A3, K1, K3, r),
+        _joseph4(T2, A2, K2, K2, r),
+        _joseph4(T2, A3, K2, K3, r),
+        _joseph4(T3, A3, K3, K3, r),
+    )
+    return xu, Pu, d2
+
+
+@njit(cache=True, inline="always")
+def _quad_row(acc: float, u: Vec4, a: int, Sa: Vec4) -> float:
+    """acc plus the terms u[a] S[a, b] u[b], b = 0..3, added one by one."""
+    ua = u[a]
+    return acc + ua * Sa[0] * u[0] + ua * Sa[1] * u[1] + ua * Sa[2] * u[2] + ua * Sa[3] * u[3]
+
+
+@njit(cache=True, inline="always")
+def _joseph4(Ta: Vec4, Ab: Vec4, Ka: Vec4, Kb: Vec4, r: Vec4) -> float:
+    """Entry (a, b) of T (I - K)^T + K diag(r) K^T, summed in update_1's order."""
+    return (
+        _dot4(Ta, Ab)
+        + Ka[0] * r[0] * Kb[0]
+        + Ka[1] * r[1] * Kb[1]
+        + Ka[2] * r[2] * Kb[2]
+        + Ka[3] * r[3] * Kb[3]
+    )
+
+
+@njit(cache=True)
+def update_cv2(x: Vec4, P: Sym4, z: Vec4, r: Vec4, k: int) -> Updated4:
+    """update_1 for d = 2 with R = diag(r): x = [e, n, ve, vn] (m, m/s), P its covariance
+    (Sym4); z measures [e, n] (k = 2: z[2:] and r[2:] are not read) or the whole state
+    (k = 4); r: variances (m^2, m^2, m^2/s^2, m^2/s^2). Returns (x+, P+, d2), d2 the
+    squared Mahalanobis distance of the innovation; (x, P, inf) when S is not positive
+    definite."""
+    if k == 4:
+        return _update_cv2_full(x, P, z, r)
+    return _update_cv2_pos(x, P, z, r)
+
+
+@njit(cache=True)
+def update_cv1(x: Vec2, P: Sym2, z: Vec2, r: Vec2, k: int) -> Updated2:
+    """update_1 for d = 1 with R = diag(r): x = [alt, vu] (m, m/s), P its covariance
+    (Sym2); z measures the altitude (k = 1: z[1], r[1] not read) or both (k = 2); r:
+    variances (m^2, m^2/s^2). Returns (x+, P+, d2); (x, P, inf) when S is not positive
+    definite."""
+    p00, p01, p11 = P
+    r0 = r[0]
+    s = p00 + r0
+    if not s > 0.0:
+        return x, P, math.inf
+    l00 = math.sqrt(s)
+    i00 = 1.0 / l00
+    u0 = z[0] - x[0]
+    if k == 1:
+        s00 = i00 * i00
+        d2 = u0 * s00 * u0
+        k0 = p00 * s00
+        k1 = p01 * s00
+        # I - K H = [[a00, 0], [a10, 1]].
+        a00 = 1.0 - k0
+        a10 = -k1
+        t00 = a00 * p00
+        t01 = a00 * p01
+        t10 = a10 * p00 + p01
+        t11 = a10 * p01 + p11
+        xu: Vec2 = (x[0] + k0 * u0, x[1] + k1 * u0)
+        Pu: Sym2 = (
+            t00 * a00 + k0 * r0 * k0,
+            t00 * a10 + t01 + k0 * r0 * k1,
+            t10 * a10 + t11 + k1 * r0 * k1,
+        )
+        return xu, Pu, d2
+    r1 = r[1]
+    l10 = p01 / l00
+    s = p11 + r1 - l10 * l10
+    if not s > 0.0:
+        return x, P, math.inf
+    l11 = math.sqrt(s)
+    i11 = 1.0 / l11
+    i10 = -(l10 * i00) / l11
+    s00 = i00 * i00 + i10 * i10
+    s01 = i10 * i11
+    s11 = i11 * i11
+    u1 = z[1] - x[1]
+    d2 = u0 * s00 * u0 + u0 * s01 * u1 + u1 * s01 * u0 + u1 * s11 * u1
+    k00 = p00 * s00 + p01 * s01
+    k01 = p00 * s01 + p01 * s11
+    k10 = p01 * s00 + p11 * s01
+    k11 = p01 * s01 + p11 * s11
+    a00 = 1.0 - k00
+    a01 = -k01
+    a10 = -k10
+    a11 = 1.0 - k11
+    t00 = a00 * p00 + a01 * p01
+    t01 = a00 * p01 + a01 * p11
+    t10 = a10 * p00 + a11 * p01
+    t11 = a10 * p01 + a11 * p11
+    xu2: Vec2 = (x[0] + (k00 * u0 + k01 * u1), x[1] + (k10 * u0 + k11 * u1))
+    Pu2: Sym2 = (
+        t00 * a00 + t01 * a01 + k00 * r0 * k00 + k01 * r1 * k01,
+        t00 * a10 + t01 * a11 + k00 * r0 * k10 + k01 * r1 * k11,
+        t10 * a10 + t11 * a11 + k10 * r0 * k10 + k11 * r1 * k11,
+    )
+    return xu2, Pu2, d2
 
 
 @njit(cache=True, parallel=True)

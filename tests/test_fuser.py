@@ -118,6 +118,25 @@ def test_adsb_only_one_confirmed_track() -> None:
     assert math.hypot(pic.ve[0] - 200.0, pic.vn[0] - 50.0) < 2.0
 
 
+def test_reports_without_velocity_still_make_a_confirmed_track() -> None:
+    # Position-only reports reaching the fuser directly (the decoder rejects them: "speed"):
+    # the track starts at rest under the vague prior
+    # and its velocity comes from the positions; a NaN must not enter the state.
+    rng = np.random.default_rng(4)
+    f = Flight(50.0, 8.0, 200.0, 50.0)
+    t = T0 + np.arange(0.0, 30.0, 1.0)
+    rep = reports(f, t, icao=0x3C6586, rng=rng)
+    rep["ve_ms"] = np.nan
+    rep["vn_ms"] = np.nan
+    fu = Fuser()
+    fu.add(rep, "adsb", 0)
+    fu.release(t[-1])
+    pic = fu.picture(t[-1])
+    assert pic.id.tolist() == [1]
+    assert fu.stats.applied == 30 and fu.stats.bad == 0
+    assert math.hypot(pic.ve[0] - 200.0, pic.vn[0] - 50.0) < 10.0
+
+
 def test_duplicates_late_and_reordering() -> None:
     rng = np.random.default_rng(2)
     f = Flight(50.0, 8.0, 200.0, 0.0)
