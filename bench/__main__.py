@@ -7,9 +7,18 @@ import sys
 
 # Name -> (module, one-line description). Each module has ``main(argv) -> int``.
 BENCHMARKS: dict[str, tuple[str, str]] = {
+    "alerts": (
+        "bench.alerts",
+        "alert quality against simulated truth: losses alerted, warning time, nuisance, flicker",
+    ),
     "cpa": (
         "bench.cpa",
         "full conflict screening of synthetic traffic (1k-1M aircraft) vs all-pairs baselines",
+    ),
+    "e2e": (
+        "bench.e2e",
+        "end to end through a real Mosquitto: reports/s, alert latency, cycle time, CPU, RSS, "
+        "soak, saturation",
     ),
     "fusion": (
         "bench.fusion",

@@ -433,15 +433,39 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Full conflict screening (D=5 NM, H=950 ft effective, T=120 s) of "
         "synthetic traffic, against Numba and NumPy all-pairs baselines.",
     )
-    p.add_argument("--sizes", type=_int_list, default=[1000, 10_000, 100_000, 1_000_000])
-    p.add_argument("--stress-sizes", type=_int_list, default=[30_000, 100_000, 300_000, 1_000_000])
-    p.add_argument("--threads", type=_int_list, default=[1, 2])
+    p.add_argument(
+        "--sizes",
+        type=_int_list,
+        default=[1000, 10_000, 100_000, 1_000_000],
+        help="aircraft counts of the realistic traffic (area grows with N), comma-separated",
+    )
+    p.add_argument(
+        "--stress-sizes",
+        type=_int_list,
+        default=[30_000, 100_000, 300_000, 1_000_000],
+        help="aircraft counts in the fixed 1000 km x 1000 km box, comma-separated",
+    )
+    p.add_argument(
+        "--threads", type=_int_list, default=[1, 2], help="Numba thread counts, comma-separated"
+    )
     p.add_argument("--repeats", type=int, default=7, help="timed calls per case (min 5)")
     p.add_argument("--budget", type=float, default=15.0, help="seconds per (method, case)")
-    p.add_argument("--time-limit", type=float, default=60.0, help="max seconds per call")
-    p.add_argument("--mem-limit-gib", type=float, default=8.0)
-    p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=60.0,
+        help="baselines run only where a call is estimated to take at most this many seconds",
+    )
+    p.add_argument(
+        "--mem-limit-gib",
+        type=float,
+        default=8.0,
+        help="the NumPy baseline runs only where its N x N matrices fit in this many GiB",
+    )
+    p.add_argument("--seed", type=int, default=SEED, help="traffic generator seed")
+    p.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results", help="directory for JSON and PNG"
+    )
     p.add_argument("--quick", action="store_true", help="tiny run (tests)")
     p.add_argument("--no-compile", action="store_true", help="skip the cold-cache compile")
     p.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)

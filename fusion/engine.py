@@ -10,11 +10,16 @@ picture. The cycles depend only on the data, not on wall-clock pacing: a recordi
 replayed at 1x or 100x gives the same alerts.
 
 No I/O and no asyncio: the service feeds it messages and publishes what it returns, and
-unit tests drive it directly. Not thread-safe: one owner.
+unit tests drive it directly. Not thread-safe: one owner at a time. The service splits
+:meth:`Engine.ingest` in two: :meth:`Engine.note_received` (and ``note_rejected``,
+``note_shed``) on its event loop as messages arrive, :meth:`Engine.add` and
+:meth:`Engine.advance` on its engine thread; each field of :class:`Counters` is written
+by one of the two only (the comments say which), so neither loses the other's updates.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,14 +30,19 @@ from fusion.alerts import AlertEvent, AlertManager
 from fusion.config import ServiceConfig
 from fusion.detect import Detector, first_cycle_after
 from fusion.fuser import Fuser
-from fusion.schema import DecodedMessage
+from fusion.schema import DecodedMessage, ReportArray
 from fusion.trackmsg import encode_tracks
 from fusion.volumes import AirspaceVolumes
 
 
 @dataclass
 class Counters:
-    """Running totals since start (the status topic publishes them)."""
+    """Running totals since start (the status topic publishes them).
+
+    Written on receipt (the service's event loop): ``messages``, ``reports``,
+    ``messages_rejected``, ``reports_rejected``, ``reports_shed``; everything else by the
+    fusion and the detection cycle (the service's engine thread).
+    """
 
     messages: int = 0
     reports: int = 0
@@ -43,8 +53,12 @@ class Counters:
     reports_identity_rejected: int = 0  # far off the track of the address it carries
     messages_rejected: int = 0
     reports_rejected: int = 0
+    # Coalesced away in the ingest buffer under overload (fusion.ingest): never fused.
+    reports_shed: int = 0
     cycles: int = 0
     cycles_skipped: int = 0
+    # Cycles left out under overload: the engine ran only the newest one that was due.
+    cycles_shed: int = 0
     tracks: int = 0  # confirmed system tracks at the last cycle
     tracks_tentative: int = 0
     conflicts: int = 0
@@ -68,6 +82,8 @@ class Engine:
         self.feeders: list[str] = []
         self._feeder_index: dict[str, int] = {}
         self.next_cycle: float | None = None
+        # Data time of the newest cycle run (its boundary tc), None before the first.
+        self.last_cycle_t: float | None = None
         self._tracks_msg: bytes | None = None
         # Called after every detection cycle with its duration in seconds of wall time
         # (perf_counter): the service feeds its metrics' histogram with it. Counters keep
@@ -88,36 +104,70 @@ class Engine:
             self.counters.messages_rejected += 1
         self.counters.reports_rejected += n_reports
 
+    def note_received(self, msg: DecodedMessage) -> None:
+        """Count one decoded message and its reports (valid or not) as received."""
+        self.counters.messages += 1
+        self.counters.reports += msg.n_total
+
+    def note_shed(self, n_reports: int) -> None:
+        """Count reports dropped before fusion (the ingest buffer's coalescing)."""
+        self.counters.reports_shed += n_reports
+
     def take_tracks(self) -> bytes | None:
         """The newest fused-picture message (``tracks`` topic) not yet taken, if any."""
         msg, self._tracks_msg = self._tracks_msg, None
         return msg
 
     def ingest(self, msg: DecodedMessage) -> list[AlertEvent]:
-        """Queue one decoded message; run every cycle the data clock has moved past."""
-        c = self.counters
-        c.messages += 1
-        c.reports += msg.n_total
-        reports = msg.reports
+        """Count and queue one decoded message; run every cycle the data clock has moved
+        past (:meth:`note_received`, :meth:`add`, :meth:`advance`)."""
+        self.note_received(msg)
+        self.add(msg.reports, msg.kind, msg.feeder)
+        return self.advance()
+
+    def add(self, reports: ReportArray, kind: str, feeder: str) -> None:
+        """Queue valid reports of one feeder for fusion and move the data clock; no cycle
+        runs until :meth:`advance`."""
         if reports.size == 0:
-            return []
-        self.fuser.add(reports, msg.kind, self.feeder_index(msg.feeder))
+            return
+        c = self.counters
+        self.fuser.add(reports, kind, self.feeder_index(feeder))
         t = reports["t"]
         tmax = float(t.max())
         c.data_time = tmax if c.data_time is None else max(c.data_time, tmax)
         if self.next_cycle is None:
             self.next_cycle = first_cycle_after(float(t.min()), self.th.cycle_s)
+
+    def advance(self, newest_only: bool = False) -> list[AlertEvent]:
+        """Run every detection cycle the data clock has moved past by the reorder window;
+        returns the alert events they raised, in order.
+
+        ``newest_only`` (the service under overload): of several cycles due, run only the
+        newest; the others are counted in ``cycles_shed``. The fuser then releases every
+        report up to that boundary at once, so nothing is lost but the screening of the
+        intermediate pictures, and a pass costs one cycle however far behind it was.
+        """
+        c = self.counters
         events: list[AlertEvent] = []
+        if c.data_time is None or self.next_cycle is None:
+            return events
         window = self.config.fusion.reorder_window_s
+        cycle_s = self.th.cycle_s
         while c.data_time > self.next_cycle + window:
+            if newest_only:
+                # Boundaries tc with tc + window < data_time, beyond the next one.
+                behind = math.ceil((c.data_time - window - self.next_cycle) / cycle_s) - 1
+                if behind > 0:
+                    c.cycles_shed += behind
+                    self.next_cycle += behind * cycle_s
             events += self._cycle(self.next_cycle)
-            self.next_cycle += self.th.cycle_s
+            self.next_cycle += cycle_s
             # After a silence longer than the track lifetime the cycles in between would
             # only expire tracks one by one: jump to the first boundary of the new data.
             nxt = self.fuser.earliest_pending()
             if nxt is not None and nxt - self.next_cycle > self.th.track_expiry_s:
-                jump = first_cycle_after(nxt, self.th.cycle_s)
-                c.cycles_skipped += round((jump - self.next_cycle) / self.th.cycle_s)
+                jump = first_cycle_after(nxt, cycle_s)
+                c.cycles_skipped += round((jump - self.next_cycle) / cycle_s)
                 self.next_cycle = jump
         self._count_fusion()
         return events
@@ -133,6 +183,7 @@ class Engine:
 
     def _cycle(self, tc: float) -> list[AlertEvent]:
         start = time.perf_counter()
+        self.last_cycle_t = tc
         fu = self.fuser
         fu.release(tc)
         # An alert on a track that was folded into another follows it (same alert id).

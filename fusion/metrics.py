@@ -63,8 +63,11 @@ class ServiceMetrics:
     """The metrics of one service instance, in its own registry.
 
     ``counters`` returns the engine's live counters, ``outbox_len`` the number of messages
-    waiting to be published, ``connected`` whether the broker session is up; all three are
-    read at scrape time, possibly from the endpoint's thread.
+    waiting to be published, ``connected`` whether the broker session is up,
+    ``ingest_rows`` the report rows waiting in the ingest buffer, ``cycle_lag_s`` how far
+    (data time, s) the newest detection cycle trails the newest report taken in (None
+    before the first cycle); all are read at scrape time, possibly from the endpoint's
+    thread.
     """
 
     def __init__(
@@ -74,6 +77,9 @@ class ServiceMetrics:
         counters: Callable[[], Counters],
         outbox_len: Callable[[], int] = lambda: 0,
         connected: Callable[[], bool] = lambda: False,
+        ingest_rows: Callable[[], int] = lambda: 0,
+        cycle_lag_s: Callable[[], float | None] = lambda: None,
+        client_backlog: Callable[[], int] = lambda: 0,
     ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
@@ -106,14 +112,6 @@ class ServiceMetrics:
         )
         for code in (*MESSAGE_REJECT_CODES, INTERNAL_ERROR):
             self._messages_rejected.labels(reason=code)
-        # The service does not shed load yet (DESIGN.md: overload coalesces to the newest
-        # report per track and counts what it shed): exported so that dashboards and alert
-        # rules can be written now; it stays 0 until shedding exists.
-        self.reports_shed = Counter(
-            PREFIX + "reports_shed",
-            "Reports dropped under overload (no shedding yet: always 0).",
-            registry=r,
-        )
         events = Counter(
             PREFIX + "alert_events_published",
             "Alert events acknowledged by the broker on the events topic, by event.",
@@ -157,7 +155,11 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS_S,
             registry=r,
         )
-        r.register(_EngineCollector(counters, outbox_len, connected))
+        r.register(
+            _EngineCollector(
+                counters, outbox_len, connected, ingest_rows, cycle_lag_s, client_backlog
+            )
+        )
 
     def received(self, kind: str, n_reports: int) -> None:
         """Count the ``n_reports`` reports of one decoded message of sensor ``kind``."""
@@ -208,20 +210,40 @@ class _EngineCollector:
         counters: Callable[[], Counters],
         outbox_len: Callable[[], int],
         connected: Callable[[], bool],
+        ingest_rows: Callable[[], int],
+        cycle_lag_s: Callable[[], float | None],
+        client_backlog: Callable[[], int] = lambda: 0,
     ) -> None:
+        self._client_backlog = client_backlog
         self._counters = counters
         self._outbox_len = outbox_len
         self._connected = connected
+        self._ingest_rows = ingest_rows
+        self._cycle_lag_s = cycle_lag_s
 
     def describe(self) -> Iterator[Metric]:
         # The names, so that the registry refuses a native metric of the same name.
-        return self._families(Counters(), 0, False)
+        return self._families(Counters(), 0, False, 0, None, 0)
 
     def collect(self) -> Iterator[Metric]:
-        return self._families(self._counters(), self._outbox_len(), self._connected())
+        return self._families(
+            self._counters(),
+            self._outbox_len(),
+            self._connected(),
+            self._ingest_rows(),
+            self._cycle_lag_s(),
+            self._client_backlog(),
+        )
 
     @staticmethod
-    def _families(c: Counters, outbox: int, connected: bool) -> Iterator[Metric]:
+    def _families(
+        c: Counters,
+        outbox: int,
+        connected: bool,
+        ingest_rows: int,
+        cycle_lag_s: float | None,
+        client_backlog: int,
+    ) -> Iterator[Metric]:
         p = PREFIX
         totals = (
             ("messages_received", c.messages, "Report messages received, decodable or not."),
@@ -246,11 +268,22 @@ class _EngineCollector:
                 c.reports_identity_rejected,
                 "Reports kept out for lying far off the track of the address they carry.",
             ),
+            (
+                "reports_shed",
+                c.reports_shed,
+                "Reports coalesced away under overload: the ingest buffer kept the newest "
+                "report per sensor track.",
+            ),
             ("cycles", c.cycles, "Detection cycles run."),
             (
                 "cycles_skipped",
                 c.cycles_skipped,
                 "Empty cycles jumped over after a silence longer than the track expiry.",
+            ),
+            (
+                "cycles_shed",
+                c.cycles_shed,
+                "Detection cycles left out under overload (only the newest one due ran).",
             ),
         )
         for name, value, doc in totals:
@@ -281,6 +314,27 @@ class _EngineCollector:
             "Messages waiting to be published (alerts, dead letters, status, tracks).",
             value=outbox,
         )
+        yield GaugeMetricFamily(
+            p + "ingest_rows",
+            "Report rows waiting in the ingest buffer for the engine (bounded by ingest.max_rows).",
+            value=ingest_rows,
+        )
+        yield GaugeMetricFamily(
+            p + "client_backlog_messages",
+            "Messages the MQTT client has received that the reader has not taken yet (the "
+            "client's queue is unbounded: near 0 while the reader keeps up).",
+            value=client_backlog,
+        )
+        lag = GaugeMetricFamily(
+            p + "cycle_lag_seconds",
+            "Data time from the newest detection cycle's boundary to the newest report "
+            "taken in (absent before the first cycle): the reorder window plus up to a "
+            "cycle while the engine keeps up.",
+            unit="seconds",
+        )
+        if cycle_lag_s is not None:
+            lag.add_metric([], cycle_lag_s)
+        yield lag
         yield GaugeMetricFamily(
             p + "broker_connected",
             "1 while the broker session is up, else 0.",

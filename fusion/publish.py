@@ -4,7 +4,12 @@ encoders of the status and dead-letter payloads (alert events encode themselves)
 The outbox is an in-memory FIFO: an item leaves it only after ``publish`` returned, so a
 connection lost mid-publish retries the same item after reconnecting and nothing is lost
 while the process lives. Single consumer (the publisher task); any number of producers on
-the same event loop.
+the same event loop. The consumer may have several items in flight at once (a window of
+QoS 1 publishes awaiting their acknowledgements, so that throughput is not one broker
+round trip per message): :meth:`Outbox.next_unsent` hands out the items in order,
+:meth:`Outbox.done` lets the oldest go once published, :meth:`Outbox.rewind` makes every
+item in flight unsent again (after a lost connection: they go again, in order). Items in
+flight are never replaced or dropped.
 
 Bound and overflow policy (docs/operations.md, "Faults"): the outbox holds at most
 ``max_items`` messages and ``max_bytes`` of payload. Items of one kind that only the newest
@@ -84,6 +89,8 @@ class Outbox:
         self._empty = asyncio.Event()
         self._empty.set()
         self._n_dead = 0  # dead letters waiting: nothing to scan for when 0
+        # Items at the head handed to the publisher (next_unsent) and not yet done.
+        self._inflight = 0
         self.dropped: Counter[str] = Counter()
         self.overflow = 0
         # Called with (kind, count) when dead letters are dropped, and with ("overflow", 1)
@@ -102,10 +109,19 @@ class Outbox:
         """A snapshot of the waiting items, oldest first."""
         return tuple(self._items)
 
+    @property
+    def inflight(self) -> int:
+        """Items handed out by :meth:`next_unsent` and not yet done."""
+        return self._inflight
+
+    def _first_free(self) -> int:
+        # Items in flight are never replaced or dropped; nor is index 0, which may be in
+        # flight through peek().
+        return max(1, self._inflight)
+
     def put(self, item: Outgoing) -> None:
         if item.coalesce:
-            # Index 0 may be in flight (peeked, not done): never replace it.
-            for k in range(1, len(self._items)):
+            for k in range(self._first_free(), len(self._items)):
                 if self._items[k].coalesce == item.coalesce:
                     self._forget(self._items[k])
                     del self._items[k]
@@ -129,19 +145,20 @@ class Outbox:
 
     def _shed(self, item: Outgoing) -> None:
         dropped = 0
+        first = self._first_free()
         while self._over() and self._n_dead > 0:
-            # The oldest dead letter, never index 0 (it may be in flight). Only past the
-            # bound, and usually near the front: the scan is short.
+            # The oldest dead letter not in flight. Only past the bound, and usually near
+            # the front: the scan is short.
             idx = next(
                 (
                     k
-                    for k, it in enumerate(itertools.islice(self._items, 1, None), 1)
+                    for k, it in enumerate(itertools.islice(self._items, first, None), first)
                     if it.kind == DEADLETTER
                 ),
                 None,
             )
             if idx is None:
-                break  # the only dead letter is the one in flight
+                break  # the only dead letters are in flight
             self._forget(self._items[idx])
             del self._items[idx]
             dropped += 1
@@ -162,9 +179,29 @@ class Outbox:
             await self._ready.wait()
         return self._items[0]
 
+    async def next_unsent(self) -> Outgoing:
+        """The oldest item not yet handed out, waiting for one; it counts as in flight
+        (stays in the outbox, first in line) until :meth:`done` or :meth:`rewind`."""
+        while len(self._items) <= self._inflight:
+            self._ready.clear()
+            await self._ready.wait()
+        item = self._items[self._inflight]
+        self._inflight += 1
+        return item
+
+    def has_unsent(self) -> bool:
+        return len(self._items) > self._inflight
+
+    def rewind(self) -> None:
+        """Every item in flight is unsent again (their publication failed with the
+        connection): :meth:`next_unsent` starts from the oldest."""
+        self._inflight = 0
+
     def done(self) -> None:
         """The oldest item is published: let it go."""
         self._forget(self._items.popleft())
+        if self._inflight:
+            self._inflight -= 1
         if not self._items:
             self._empty.set()
 

@@ -1,8 +1,15 @@
 """The service: ingest from MQTT, run the engine, publish alerts, status and dead letters.
 
-Tasks, all on one event loop:
-- reader: iterates the transport's messages, decodes, feeds the engine (the engine's
-  Numba kernels run inline: a cycle over a few thousand tracks takes milliseconds);
+Tasks on one event loop, and one engine thread:
+- reader: iterates the transport's messages as they come, decodes and validates them
+  (dead letters at once) and puts the valid rows into the ingest buffer
+  (:mod:`fusion.ingest`): bounded in rows, coalescing to the newest report per sensor
+  track and counting what it sheds when input outruns the engine;
+- engine: takes everything waiting in the ingest buffer and runs it through the engine
+  (fusion, the detection cycles the data clock has passed, alert lifecycle) on a thread of
+  its own, so that a long cycle never stops the reader from draining the MQTT client
+  (whose own queue is unbounded: the bound must be ours, where shedding is counted); the
+  alert events and the fused picture it returns go to the outbox;
 - publisher: empties the outbox in order (alerts, dead letters and status QoS 1; the fused
   picture on ``tracks`` QoS 0, only the newest unsent one kept);
 - status: republishes the retained status with counters every ``status_every_s``.
@@ -24,6 +31,14 @@ Faults (docs/operations.md, "Faults"):
   published while only our link was down are queued by the broker for us.
 - The outbox is bounded (fusion.publish: dead letters dropped oldest first past the
   bound, counted; alerts never dropped).
+- Overload (docs/operations.md, "Overload"): the ingest buffer holds at most
+  ``config.ingest.max_rows`` report rows; past it, it coalesces to the newest report per
+  (feeder, sensor track) and counts the rest as shed. The engine takes the whole buffer
+  at every pass, so a pass never has more than that many rows to fuse; after a pass that
+  shed, it runs only the newest detection cycle due (the others counted in
+  ``cycles_shed``), so a pass costs one cycle however far behind it was. The detection
+  cycle therefore trails the data clock by at most the reorder window, a cycle period and
+  one bounded pass, whatever the input rate.
 - Input never takes the service down: the decoder raises only SchemaError (dead-lettered
   with its code), anything else raised while handling a message is dead-lettered as
   ``internal_error`` with its traceback logged, and a publish that fails for any reason
@@ -43,12 +58,17 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from fusion.alerts import AlertEvent
 from fusion.config import ServiceConfig
 from fusion.engine import Engine
+from fusion.ingest import Chunk, IngestBuffer, Taken
 from fusion.metrics import INTERNAL_ERROR, MetricsServer, ServiceMetrics
 from fusion.publish import (
     ALERT,
@@ -74,10 +94,45 @@ from fusion.volumes import AirspaceVolumes
 
 log = logging.getLogger("fusion.service")
 
+# The reader yields to the event loop after this many messages in a row.
+READER_YIELD_EVERY = 8
+# The engine thread runs this much nicer than the rest of the process (Linux: a thread has
+# its own nice value; the kernels' worker threads, started from it by the warm-up, inherit
+# it). On a busy machine the reader then keeps draining the MQTT client, whose queue is
+# unbounded, and the overload lands in the ingest buffer, bounded and counted, instead.
+ENGINE_NICE = 5
+# Outbox messages published at once, awaiting their acknowledgements (paho's own window of
+# QoS 1 messages in flight is 20 by default; beyond it paho queues them in order).
+PUBLISH_WINDOW = 20
+
 try:
     VERSION = version("airspace-fusion")
 except PackageNotFoundError:  # running from a source tree without install
     VERSION = "0+unknown"
+
+
+def _lower_priority(increment: int) -> None:
+    """Make the calling thread ``increment`` nicer (Linux; elsewhere, or when refused,
+    nothing happens: only scheduling under contention changes)."""
+    setpriority = getattr(os, "setpriority", None)
+    if setpriority is None:
+        return
+    try:
+        tid = threading.get_native_id()
+        setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+    except OSError as exc:
+        log.info("engine thread priority unchanged: %s", exc)
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What one engine pass produced: alert events with the ``time.monotonic()`` receipt
+    of the message whose data made their cycle run, their encoded payloads, and the newest
+    fused-picture message (None if no cycle ran)."""
+
+    events: list[tuple[AlertEvent, float]]
+    payloads: list[bytes]
+    tracks: bytes | None
 
 
 class Service:
@@ -124,8 +179,27 @@ class Service:
             counters=lambda: self.engine.counters,
             outbox_len=lambda: len(self.outbox),
             connected=self.connected.is_set,
+            ingest_rows=lambda: len(self.ingest),
+            cycle_lag_s=self.cycle_lag_s,
+            client_backlog=self.client_backlog,
         )
         self.engine.on_cycle = self.metrics.cycle
+        # Valid report rows waiting for the engine (bounded; fusion.ingest).
+        self.ingest = IngestBuffer(config.ingest.max_rows)
+        # Newest report time taken in, buffered or fused: the data clock that bounds report
+        # times on decoding (the engine's own clock trails it by what waits in the buffer).
+        self.data_clock: float | None = None
+        # The engine has one owner at a time: the engine thread while ``run`` runs, or the
+        # caller of ``handle``.
+        self._engine_lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        # While _emit queues a pass's events: the retained states, queued after them.
+        self._retained_later: list[Outgoing] | None = None
+        # Set while nothing waits in the ingest buffer and the engine is not running a pass.
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # The broker session's transport while one is up (for its client backlog).
+        self._transport: Transport | None = None
         # The HTTP endpoint while ``run`` runs with ``config.metrics.port`` set, else None.
         self.metrics_endpoint: MetricsServer | None = None
 
@@ -133,8 +207,33 @@ class Service:
     def status_topic(self) -> str:
         return self.topics.status(self.config.service)
 
+    def client_backlog(self) -> int:
+        """Messages the MQTT client holds that the reader has not taken yet (0 without a
+        session). The client's queue is unbounded: this stays near 0 while the reader
+        keeps up, and the service's own bound (the ingest buffer) does the shedding."""
+        tr = self._transport
+        return 0 if tr is None else tr.backlog()
+
+    def cycle_lag_s(self) -> float | None:
+        """Data time from the newest detection cycle's boundary to the newest report taken
+        in, s (None before the first cycle): the reorder window plus up to a cycle period
+        when the engine keeps up, more when it falls behind."""
+        t, tc = self.data_clock, self.engine.last_cycle_t
+        return None if t is None or tc is None else t - tc
+
     def handle(self, msg: Message) -> None:
-        """Decode one incoming message and queue what it causes. Never raises on bad input."""
+        """Take in one message and process it at once on the calling thread: decode, the
+        ingest buffer, the engine, the outbox. For callers without a running service (tests,
+        tools); ``run`` reads through the ingest buffer and the engine thread instead.
+        Never raises on bad input."""
+        self.receive(msg)
+        self._emit(self._process(self.ingest.take()))
+        if not len(self.ingest):
+            self._idle.set()
+
+    def receive(self, msg: Message) -> None:
+        """Decode one incoming message: dead letters and counts at once, the valid rows
+        into the ingest buffer. Never raises on bad input."""
         # The start of the report-to-alert latency: the payload carries no publish time,
         # so the service's own receipt (the reader taking the message) is the earliest
         # moment it knows.
@@ -143,20 +242,20 @@ class Service:
         if feeder is None:
             log.warning("ignoring message on unexpected topic %s", msg.topic)
             return
+        clock = self.data_clock
+        engine_clock = self.engine.counters.data_time
+        if engine_clock is not None and (clock is None or engine_clock > clock):
+            clock = engine_clock  # an engine fed directly, beside the service
         try:
             # Report times are bounded relative to the data clock (and, for the future,
             # the wall clock): fusion.schema.MAX_AHEAD_S.
-            decoded = decode_message(
-                msg.payload,
-                feeder,
-                data_time=self.engine.counters.data_time,
-                wall_time=time.time(),
-            )
+            decoded = decode_message(msg.payload, feeder, data_time=clock, wall_time=time.time())
         except SchemaError as exc:
             self._dead_letter(feeder, str(exc), msg.payload, code=exc.code)
             self.engine.note_rejected(0, whole_message=True)
             self.metrics.rejected_message(exc.code)
             return
+        self.engine.note_received(decoded)
         self.metrics.received(decoded.kind, decoded.n_total)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -179,13 +278,112 @@ class Service:
             )
             self.engine.note_rejected(len(rows), whole_message=False)
             self.metrics.rejected_reports(decoded.codes)
-        for ev in self.engine.ingest(decoded):
-            self._queue_event(ev, t_received)
-        tracks = self.engine.take_tracks()
-        if tracks is not None:
+        reports = decoded.reports
+        if reports.size == 0:
+            return
+        tmax = float(reports["t"].max())
+        self.data_clock = tmax if self.data_clock is None else max(self.data_clock, tmax)
+        shed = self.ingest.put(Chunk(feeder, decoded.kind, reports, t_received))
+        self._idle.clear()
+        if shed:
+            self.engine.note_shed(shed)
+            n = self.ingest.coalescings
+            # At powers of two: a flood says so without writing a line per message.
+            if n & (n - 1) == 0:
+                log.warning(
+                    "overload: ingest buffer full (%d rows), coalesced to the newest report "
+                    "per sensor track; %d reports shed now, %d so far (%d coalescings)",
+                    self.ingest.max_rows,
+                    shed,
+                    self.ingest.shed,
+                    n,
+                )
+
+    def _process(self, taken: Taken) -> _Pass:
+        """One engine pass over what the ingest buffer held (on the engine thread, or the
+        caller's in ``handle``): the alert events raised, each with the receipt time of the
+        message that made its cycle run, and the newest fused picture."""
+        events: list[tuple[AlertEvent, float]] = []
+        with self._engine_lock:
+            eng = self.engine
+            if taken.overloaded:
+                # Input outran us: fuse all of it, screen only the newest picture due.
+                for ch in taken.chunks:
+                    eng.add(ch.reports, ch.kind, ch.feeder)
+                if taken.chunks:
+                    t_rx = taken.chunks[-1].t_received
+                    events = [(ev, t_rx) for ev in eng.advance(newest_only=True)]
+            else:
+                # Chunk by chunk, as the messages came: the same cycles, in the same
+                # places, as a service fed one message at a time (replays stay exact).
+                for ch in taken.chunks:
+                    eng.add(ch.reports, ch.kind, ch.feeder)
+                    events += [(ev, ch.t_received) for ev in eng.advance()]
+            # Encoded here, off the event loop.
+            payloads = [ev.encode() for ev, _ in events]
+            return _Pass(events, payloads, eng.take_tracks())
+
+    def _emit(self, p: _Pass) -> None:
+        """Queue what an engine pass produced (event loop thread): the pass's alert events
+        first, then their retained states (each still after its own event), so that the
+        live stream is not held up by the copies for late subscribers."""
+        self._retained_later = []
+        try:
+            for (ev, t_received), payload in zip(p.events, p.payloads, strict=True):
+                self._queue_event(ev, t_received, payload)
+        finally:
+            later, self._retained_later = self._retained_later, None
+            for item in later:
+                self.outbox.put(item)
+        if p.tracks is not None:
             # Only the newest picture matters: an unsent older one is replaced, so a slow
             # broker link never piles pictures up in front of the alerts.
-            self.outbox.put(Outgoing(self.topics.tracks, tracks, qos=0, coalesce="tracks"))
+            self.outbox.put(Outgoing(self.topics.tracks, p.tracks, qos=0, coalesce="tracks"))
+
+    async def _engine_loop(self) -> None:
+        """Pass after pass over the ingest buffer, on the engine thread, for as long as
+        ``run`` runs (broker sessions come and go; what was taken in is processed)."""
+        loop = asyncio.get_running_loop()
+        executor = self._executor
+        assert executor is not None
+        while True:
+            await self.ingest.wait()
+            taken = self.ingest.take()
+            fut = loop.run_in_executor(executor, self._process, taken)
+            try:
+                result = await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                # Stopping: the pass finishes on its thread anyway; its events are queued
+                # (the outbox may still get them out), not lost with the task.
+                try:
+                    self._emit(await fut)
+                except Exception:
+                    log.exception("internal error in the engine pass cut short by a stop")
+                raise
+            except Exception:  # a defect must not stop the engine for good
+                log.exception(
+                    "internal error in an engine pass over %d reports of %d message(s)",
+                    taken.rows,
+                    len(taken.chunks),
+                )
+            else:
+                try:
+                    self._emit(result)
+                except Exception:
+                    log.exception("internal error queueing the results of an engine pass")
+            if not len(self.ingest):
+                self._idle.set()
+            # Let the reader take in what came meanwhile before the next pass.
+            await asyncio.sleep(0)
+
+    async def drained(self) -> None:
+        """Until everything taken in so far is processed and published: nothing in the
+        ingest buffer, no engine pass running, the outbox empty."""
+        while True:
+            await self._idle.wait()
+            await self.outbox.drained()
+            if self._idle.is_set() and not len(self.outbox):
+                return
 
     def _dead_letter(
         self,
@@ -213,7 +411,36 @@ class Service:
             )
         )
 
-    def _queue_event(self, ev: AlertEvent, t_received: float | None = None) -> None:
+    def _queue_event(
+        self, ev: AlertEvent, t_received: float | None = None, payload: bytes | None = None
+    ) -> None:
+        if log.isEnabledFor(logging.INFO):
+            self._log_event(ev)
+        if payload is None:
+            payload = ev.encode()
+        self.outbox.put(
+            Outgoing(
+                self.topics.alert_events,
+                payload,
+                qos=1,
+                alert_event=ev.event,
+                t_received=t_received,
+                kind=ALERT,
+            )
+        )
+        active = self.topics.alert_active(ev.alert_id)
+        # An empty retained message deletes the retained state: the alert is over.
+        if ev.event == "end":
+            self._active.pop(ev.alert_id, None)
+        else:
+            self._active[ev.alert_id] = payload
+        state = Outgoing(active, b"" if ev.event == "end" else payload, 1, retain=True, kind=ALERT)
+        if self._retained_later is not None:
+            self._retained_later.append(state)
+        else:
+            self.outbox.put(state)
+
+    def _log_event(self, ev: AlertEvent) -> None:
         log.info(
             "alert_id=%s %s severity=%s a=%s(%s) b=%s(%s) t_los=%+.0fs d_cpa=%.2fNM "
             "minima=%.1fNM/%.0fft conf=%.2f %s%s",
@@ -232,26 +459,6 @@ class Service:
             ev.hypothesis,
             f" reason={ev.reason}" if ev.reason else "",
             extra={"alert_id": ev.alert_id},
-        )
-        payload = ev.encode()
-        self.outbox.put(
-            Outgoing(
-                self.topics.alert_events,
-                payload,
-                qos=1,
-                alert_event=ev.event,
-                t_received=t_received,
-                kind=ALERT,
-            )
-        )
-        active = self.topics.alert_active(ev.alert_id)
-        # An empty retained message deletes the retained state: the alert is over.
-        if ev.event == "end":
-            self._active.pop(ev.alert_id, None)
-        else:
-            self._active[ev.alert_id] = payload
-        self.outbox.put(
-            Outgoing(active, b"" if ev.event == "end" else payload, 1, retain=True, kind=ALERT)
         )
 
     def _on_shed(self, kind: str, n: int) -> None:
@@ -300,12 +507,24 @@ class Service:
             # Before the warm-up: a scrape during those seconds shows the service alive.
             self.metrics_endpoint = self.metrics.serve(m.host, m.port)
             log.info("metrics on %s", self.metrics_endpoint.url)
+        # One thread: the engine has one owner, and its passes run one after another.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"{self.config.service}-engine")
+        engine_task: asyncio.Task[None] | None = None
         try:
             # Compile (or load from cache) before the first report, so the first cycle is
-            # on time.
-            await asyncio.to_thread(warm_up)
+            # on time; on the engine thread, where the kernels will run.
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, _lower_priority, ENGINE_NICE)
+            await loop.run_in_executor(self._executor, warm_up)
+            engine_task = asyncio.create_task(self._engine_loop(), name="engine")
             await self._sessions(stop)
         finally:
+            if engine_task is not None:
+                engine_task.cancel()
+                await asyncio.gather(engine_task, return_exceptions=True)
+            executor, self._executor = self._executor, None
+            # Waits for a pass still running (bounded: one pass), off the event loop.
+            await asyncio.to_thread(executor.shutdown)
             endpoint, self.metrics_endpoint = self.metrics_endpoint, None
             if endpoint is not None:
                 # shutdown() waits for the server's poll loop (up to 0.5 s): not on the
@@ -360,6 +579,7 @@ class Service:
                     len(self.outbox),
                 )
             self.connected.set()
+            self._transport = tr
             tasks = [
                 asyncio.create_task(self._reader(tr), name="reader"),
                 asyncio.create_task(self._publisher(tr), name="publisher"),
@@ -378,6 +598,7 @@ class Service:
                     t.cancel()
                 await asyncio.gather(*tasks, stopper, return_exceptions=True)
                 self.connected.clear()
+                self._transport = None
 
     async def _stop_session(self, tr: Transport, tasks: list[asyncio.Task[None]]) -> None:
         """A clean stop on a live connection: no more input, the outbox out, then offline."""
@@ -387,8 +608,10 @@ class Service:
         # Our session is persistent: without this the broker would queue reports for it
         # until it expires.
         await tr.unsubscribe(self.topics.reports_filter)
+        # What was taken in is processed (the ingest buffer, bounded), and what that
+        # raised published, within the same limit.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.outbox.drained(), self._drain_timeout_s)
+            await asyncio.wait_for(self.drained(), self._drain_timeout_s)
         if len(self.outbox):
             alerts = sum(1 for it in self.outbox.items() if it.kind == ALERT)
             log.warning(
@@ -419,9 +642,15 @@ class Service:
         return n
 
     async def _reader(self, tr: Transport) -> None:
+        n = 0
         async for msg in tr.messages():
+            n += 1
+            if n % READER_YIELD_EVERY == 0:
+                # With messages queued in the client, its iterator does not yield: let the
+                # engine task hand the engine thread its next pass meanwhile.
+                await asyncio.sleep(0)
             try:
-                self.handle(msg)
+                self.receive(msg)
             except Exception as exc:  # a defect must not take the service down
                 feeder = self.topics.feeder_of(msg.topic) or "unknown"
                 log.exception(
@@ -440,29 +669,51 @@ class Service:
         raise TransportError("message stream ended")
 
     async def _publisher(self, tr: Transport) -> None:
-        while True:
-            item = await self.outbox.peek()
-            try:
-                await tr.publish(item.topic, item.payload, item.qos, item.retain)
-            except TransportError:
-                raise  # the item stays first in the outbox for the next connection
-            except Exception:
-                # Not the connection: this message itself cannot be published (a defect).
-                # Retrying would block everything behind it for good; drop it, loudly.
-                log.exception(
-                    "cannot publish a %s message to %s (%d bytes): dropped",
-                    item.kind,
-                    item.topic,
-                    len(item.payload),
-                )
-                self.outbox.discard_head()
-                self.metrics.outbox_dropped(item.kind)
-                continue
-            if item.alert_event:
-                # Counted once the broker has it (QoS 1: acknowledged), so that a retry
-                # after a lost connection is neither counted twice nor timed from the retry.
-                self.metrics.alert_published(item.alert_event, item.t_received)
-            self.outbox.done()
+        """Publish the outbox in order, up to PUBLISH_WINDOW messages awaiting their
+        acknowledgement at once (one broker round trip per message would cap alerts at a
+        few hundred a second); an item leaves the outbox only once published, oldest
+        first, so a lost connection publishes every unacknowledged one again."""
+        self.outbox.rewind()  # what was in flight on a lost connection goes again
+        inflight: deque[tuple[Outgoing, asyncio.Future[None]]] = deque()
+        try:
+            while True:
+                while len(inflight) < PUBLISH_WINDOW and (not inflight or self.outbox.has_unsent()):
+                    item = await self.outbox.next_unsent()
+                    sending: asyncio.Future[None] = asyncio.ensure_future(
+                        tr.publish(item.topic, item.payload, item.qos, item.retain)
+                    )
+                    inflight.append((item, sending))
+                item, fut = inflight[0]
+                try:
+                    await fut
+                except TransportError:
+                    raise  # the items stay in the outbox for the next connection
+                except Exception:
+                    # Not the connection: this message itself cannot be published (a
+                    # defect). Retrying would block everything behind it for good; drop it,
+                    # loudly.
+                    log.exception(
+                        "cannot publish a %s message to %s (%d bytes): dropped",
+                        item.kind,
+                        item.topic,
+                        len(item.payload),
+                    )
+                    inflight.popleft()
+                    self.outbox.discard_head()
+                    self.metrics.outbox_dropped(item.kind)
+                    continue
+                inflight.popleft()
+                if item.alert_event:
+                    # Counted once the broker has it (QoS 1: acknowledged), so that a retry
+                    # after a lost connection is neither counted twice nor timed from the
+                    # retry.
+                    self.metrics.alert_published(item.alert_event, item.t_received)
+                self.outbox.done()
+        finally:
+            for _, pending in inflight:
+                pending.cancel()
+            if inflight:
+                await asyncio.gather(*(f for _, f in inflight), return_exceptions=True)
 
     async def _status_loop(self, tr: Transport) -> None:
         while True:

@@ -30,6 +30,9 @@ from paho.mqtt.client import topic_matches_sub
 
 log = logging.getLogger("fusion.transport")
 
+# Publishes awaiting acknowledgement past which aiomqtt logs a warning (its default: 10).
+PENDING_CALLS_WARNING = 200
+
 
 class TransportError(ConnectionError):
     """The connection to the broker failed or was lost."""
@@ -73,6 +76,10 @@ class Transport(Protocol):
 
     def messages(self) -> AsyncIterator[Message]: ...
 
+    def backlog(self) -> int:
+        """Messages the client has received that ``messages()`` has not handed out yet."""
+        ...
+
 
 # Creates a not-yet-connected transport: (client id, last will or None) -> Transport.
 TransportFactory = Callable[[str, Will | None], Transport]
@@ -108,6 +115,10 @@ class AiomqttTransport:
             keepalive=keepalive_s,
             clean_session=clean_session,
         )
+        # aiomqtt logs a WARNING at every publish while more than 10 await their
+        # acknowledgement; the service keeps a window of them in flight on purpose
+        # (fusion.service.PUBLISH_WINDOW), so warn only well past it.
+        self._client.pending_calls_threshold = PENDING_CALLS_WARNING
 
     async def __aenter__(self) -> Self:
         try:
@@ -176,6 +187,11 @@ class AiomqttTransport:
         # Marks the future's exception as retrieved (asyncio would log it otherwise).
         reason = lost.exception() if not lost.cancelled() else None
         raise TransportError(f"connection lost: {reason}" if reason else "connection lost")
+
+    def backlog(self) -> int:
+        # aiomqtt's incoming queue: unbounded (bounding it would drop messages after their
+        # QoS 1 acknowledgement), so the service must keep it short: it watches this.
+        return len(self._client.messages)
 
     async def messages(self) -> AsyncIterator[Message]:
         try:
@@ -343,6 +359,9 @@ class ReconnectingTransport:
             except TransportError:
                 await self._lost(tr)
 
+    def backlog(self) -> int:
+        return 0 if self._tr is None else self._tr.backlog()
+
     async def messages(self) -> AsyncIterator[Message]:
         while True:
             tr = await self._current()
@@ -461,6 +480,9 @@ class MemoryTransport:
         self._check()
         await asyncio.sleep(0)  # a real publish yields to the loop; so does the fake
         self.broker.route(Message(topic, bytes(payload), qos, retain))
+
+    def backlog(self) -> int:
+        return self._queue.qsize()
 
     async def messages(self) -> AsyncIterator[Message]:
         while True:

@@ -199,8 +199,14 @@ def _turn_scenario(det: Detector, turn_deg: float = 90.0) -> tuple[float, CycleR
 
 def test_turn_into_conflict_is_warned_earlier_than_the_straight_line() -> None:
     straight = _turn_scenario(_detector(turn_max_deg=0.0))
-    turn = _turn_scenario(_detector())
-    assert straight is not None and turn is not None
+    # The default continues a turn for at most 30 degrees: earlier than the straight line
+    # all the same (the arc's 30 degrees, then straight, already point at aircraft 2).
+    default = _turn_scenario(_detector())
+    assert straight is not None and default is not None
+    assert default[0] <= straight[0] - 8.0
+    # Allowed the whole 90 degrees of this turn, the arc sees the head-on meeting itself.
+    turn = _turn_scenario(_detector(turn_max_deg=90.0))
+    assert turn is not None
     t_straight, c_straight = straight
     t_turn, c_turn = turn
     assert not c_straight.turn[0] and c_turn.turn[0]

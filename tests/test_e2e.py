@@ -93,7 +93,7 @@ async def test_simulated_scenario_alerts_deadletter_retained_and_status(
             await publish_messages(sim, TOPICS, messages[split:], SPEED)
         n_in = len(messages) + 2
         await rec.wait_for(lambda: service.engine.counters.messages >= n_in, 60)
-        await asyncio.wait_for(service.outbox.drained(), 30)
+        await asyncio.wait_for(service.drained(), 30)
         await asyncio.sleep(0.5)
 
     events = [
@@ -258,7 +258,7 @@ async def test_spoofed_adsb_neither_raises_nor_hides_alerts(broker: LocalBroker)
         async with AiomqttTransport(broker.host, broker.port, "e2e-sim") as sim:
             await publish_messages(sim, TOPICS, messages, SPEED)
         await rec.wait_for(lambda: service.engine.counters.messages >= len(messages), 60)
-        await asyncio.wait_for(service.outbox.drained(), 30)
+        await asyncio.wait_for(service.drained(), 30)
         await asyncio.sleep(0.5)
     stop.set()
     await asyncio.wait_for(svc, 30)

@@ -172,7 +172,7 @@ async def test_malformed_messages_interleaved_with_a_conflict_scenario(
         async with AiomqttTransport(broker.host, broker.port, "e2e-bad-sim") as sim:
             await publish_messages(sim, TOPICS, messages, 50.0)
         await rec.wait_for(lambda: service.engine.counters.messages >= len(messages), 60)
-        await asyncio.wait_for(service.outbox.drained(), 30)
+        await asyncio.wait_for(service.drained(), 30)
         await rec.wait_for(lambda: len(rec.on(TOPICS.base + "/deadletter/")) >= len(expected))
         await asyncio.sleep(0.5)
     assert not svc.done(), "the service stopped"
@@ -271,9 +271,11 @@ async def test_broker_killed_and_restarted_mid_encounter_loses_no_alert_event(
         raised: list[tuple[bool, dict[str, Any]]] = []  # (connected when raised, event)
         queue_event = service._queue_event
 
-        def recording_queue_event(ev: Any, t_received: float | None = None) -> None:
+        def recording_queue_event(
+            ev: Any, t_received: float | None = None, payload: bytes | None = None
+        ) -> None:
             raised.append((service.connected.is_set(), ev.to_dict()))
-            queue_event(ev, t_received)
+            queue_event(ev, t_received, payload)
 
         service._queue_event = recording_queue_event  # type: ignore[method-assign]
         stop = asyncio.Event()
@@ -328,7 +330,7 @@ async def test_broker_killed_and_restarted_mid_encounter_loses_no_alert_event(
                 lambda: service.engine.counters.messages >= n_sent - 2, 60, "the feeder's messages"
             )
             await asyncio.sleep(1.0)
-            await asyncio.wait_for(service.outbox.drained(), 30)
+            await asyncio.wait_for(service.drained(), 30)
         finally:
             if feeder.poll() is None:
                 feeder.kill()
@@ -406,14 +408,14 @@ async def test_broker_restarted_without_persistence_gets_the_open_alerts_again(
         for k in range(8):
             await feeder.publish(TOPICS.reports("adsb-1"), head_on(T0 + k), qos=1)
     await _until(lambda: bool(service.open_alerts), 30, "an alert")
-    await asyncio.wait_for(service.outbox.drained(), 30)
+    await asyncio.wait_for(service.drained(), 30)
     assert await _retained_alerts(broker) == set(service.open_alerts)
 
     broker.kill()
     await _until(lambda: not service.connected.is_set(), 5, "the service to notice")
     broker.restart_same_port()  # persistence false: an empty broker
     await asyncio.wait_for(service.connected.wait(), 30)
-    await asyncio.wait_for(service.outbox.drained(), 30)
+    await asyncio.wait_for(service.drained(), 30)
     assert await _retained_alerts(broker) == set(service.open_alerts) != set()
     async with recording(broker, TOPICS.status("e2e-empty")) as rec:
         await asyncio.sleep(0.5)

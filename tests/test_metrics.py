@@ -354,7 +354,7 @@ async def test_service_run_updates_metrics_and_serves_them_until_it_stops(
             TOPICS.reports("radar-9"), schema.encode_batch("radar-9", "radar", bad_row), qos=1
         )
         await asyncio.sleep(0.05)
-    await asyncio.wait_for(svc.outbox.drained(), 5)
+    await asyncio.wait_for(svc.drained(), 5)
 
     body = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/metrics")
     assert value(body, "airspace_reports_received_total", kind="adsb") == 14

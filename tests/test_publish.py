@@ -94,3 +94,30 @@ def test_dead_letters_quote_a_bounded_part_of_the_input() -> None:
     msg = msgpack.unpackb(encode_deadletter("f", "why", big, code="not_msgpack"), raw=False)
     assert msg["payload"] == big[:DEADLETTER_PAYLOAD_MAX_BYTES]
     assert msg["payload_bytes"] == len(big)
+
+
+async def test_a_window_in_flight_is_never_replaced_or_dropped_and_goes_again_on_rewind() -> None:
+    box = Outbox(max_items=5)
+    box.put(Outgoing("tracks", b"p1", qos=0, coalesce="tracks"))
+    box.put(_dead(1))
+    box.put(_alert(2))
+    # Three in flight at once, in order.
+    assert [(await box.next_unsent()).payload for _ in range(3)] == [b"p1", b"d1", b"a2"]
+    assert box.inflight == 3 and not box.has_unsent()
+    box.put(Outgoing("tracks", b"p2", qos=0, coalesce="tracks"))  # p1 is in flight: kept
+    for k in (3, 4, 5):
+        box.put(_alert(k))
+    # Past the bound (6 items for 5): the only dead letter is in flight, so nothing goes.
+    assert [it.payload for it in box.items()] == [b"p1", b"d1", b"a2", b"p2", b"a3", b"a4", b"a5"]
+    assert box.dropped["deadletter"] == 0 and box.overflow == 2
+    box.done()  # p1 acknowledged
+    assert box.inflight == 2
+    # The connection is lost: what was in flight goes again, from the oldest.
+    box.rewind()
+    assert (await box.next_unsent()).payload == b"d1"
+    box.done()
+    out = [(await box.next_unsent()).payload for _ in range(len(box))]
+    assert out == [b"a2", b"p2", b"a3", b"a4", b"a5"]
+    for _ in out:
+        box.done()
+    await box.drained()

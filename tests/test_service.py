@@ -58,7 +58,7 @@ async def test_alerts_deadletters_status_over_memory_broker() -> None:
         await feeder.publish(TOPICS.reports("adsb-1"), b"junk", qos=1)
         await feeder.publish(TOPICS.reports("adsb-1"), head_on(T0 + 7), qos=1)
         await asyncio.sleep(0.05)
-    await asyncio.wait_for(svc.outbox.drained(), 5)
+    await asyncio.wait_for(svc.drained(), 5)
 
     events = [decode_event(m.payload) for m in broker.published(TOPICS.alert_events)]
     assert [e["event"] for e in events] == ["new"]
@@ -113,7 +113,7 @@ async def test_alert_ends_when_tracks_expire_and_retained_clears() -> None:
         far["t"] += 2.0  # the cycle at T0 + 60 runs once data passes it by the window
         await feeder.publish(TOPICS.reports("adsb-2"), encode_batch("adsb-2", "adsb", far))
         await asyncio.sleep(0.05)
-    await asyncio.wait_for(svc.outbox.drained(), 5)
+    await asyncio.wait_for(svc.drained(), 5)
     events = [decode_event(m.payload) for m in broker.published(TOPICS.alert_events)]
     assert [e["event"] for e in events] == ["new", "end"]
     assert events[1]["reason"] == "track_lost"
@@ -172,7 +172,7 @@ async def test_broker_crash_keeps_tracks_republishes_open_alerts_and_loses_no_ev
         for k in range(7):
             await feeder.publish(TOPICS.reports("adsb-1"), pair(T0 + k, ab, 50.0, T0), qos=1)
         await asyncio.sleep(0.05)
-    await asyncio.wait_for(svc.outbox.drained(), 5)
+    await asyncio.wait_for(svc.drained(), 5)
     first = [decode_event(m.payload) for m in broker.published(TOPICS.alert_events)]
     assert [e["event"] for e in first] == ["new"]
     ab_id = first[0]["alert_id"]
@@ -194,7 +194,7 @@ async def test_broker_crash_keeps_tracks_republishes_open_alerts_and_loses_no_ev
 
     broker.restart()
     await asyncio.wait_for(svc.connected.wait(), 5)
-    await asyncio.wait_for(svc.outbox.drained(), 5)
+    await asyncio.wait_for(svc.drained(), 5)
     assert svc.connections == 2
     # Every event raised while away reached the broker after the reconnection.
     events = [decode_event(m.payload) for m in broker.published(TOPICS.alert_events)]
@@ -243,7 +243,7 @@ async def test_a_message_that_cannot_be_published_is_dropped_not_retried_forever
     task = await _run(broker, svc, stop)
     svc.outbox.put(Outgoing("x/poison", b"poison", kind=ALERT))
     svc.outbox.put(Outgoing("x/fine", b"fine", kind=ALERT))
-    await asyncio.wait_for(svc.outbox.drained(), 5)
+    await asyncio.wait_for(svc.drained(), 5)
     assert [m.payload for m in broker.published("x/#")] == [b"fine"]
     assert svc.outbox.dropped["alert"] == 1
     assert "cannot publish a alert message to x/poison" in caplog.text

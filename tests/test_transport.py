@@ -8,7 +8,9 @@ import random
 
 import pytest
 
+from fusion.broker import LocalBroker
 from fusion.transport import (
+    AiomqttTransport,
     Backoff,
     MemoryBroker,
     MemoryTransport,
@@ -123,3 +125,17 @@ async def test_a_refused_first_connection_fails_at_once() -> None:
     with pytest.raises(TransportError, match="refused"):
         async with ReconnectingTransport(broker.factory(), "feeder"):
             pass
+
+
+async def test_a_window_of_publishes_in_flight_is_not_warned_about(
+    broker: LocalBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service keeps PUBLISH_WINDOW QoS 1 publishes awaiting their acknowledgement;
+    aiomqtt would log a warning at each one past 10 of them."""
+    from fusion.service import PUBLISH_WINDOW
+
+    async with AiomqttTransport(broker.host, broker.port, "window") as tr:
+        await asyncio.gather(
+            *(tr.publish(f"w/{k}", b"x" * 1000, qos=1) for k in range(PUBLISH_WINDOW))
+        )
+    assert "pending publish calls" not in caplog.text

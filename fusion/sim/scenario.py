@@ -13,7 +13,7 @@ Pure and deterministic: the same config gives the same scenario, bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +67,7 @@ __all__ = [
     "SafePairTruth",
     "Scenario",
     "ScenarioConfig",
+    "Trajectory",
     "build_scenario",
     "positions",
     "write_truth",
@@ -99,9 +100,25 @@ class ScenarioConfig:
     adsb_fraction: float = 0.85  # background aircraft with ADS-B; planted ones always have it
 
 
+class Trajectory(Protocol):
+    """Truth motion other than :class:`Motion`'s straight lines (turns, climbs, speed
+    changes), e.g. :class:`fusion.sim.paths.PathSet`."""
+
+    def state(self, rows: I64, tau: F64) -> tuple[F64, F64, F64, F64, F64, F64]:
+        """(lat_deg, lon_deg, alt_m, ve_ms, vn_ms, vu_ms) of aircraft ``rows`` at scenario
+        times ``tau`` (s after t0), broadcast together, as :func:`positions` returns."""
+        ...
+
+
 @dataclass(frozen=True, eq=False)
 class Scenario:
-    """A built scenario: identities and motion of N aircraft (arrays [N], read-only) and truth."""
+    """A built scenario: identities and motion of N aircraft (arrays [N], read-only) and truth.
+
+    ``trajectory``: when set, it and not ``motion`` gives every position the sensors see
+    (:func:`positions`); ``motion`` then only describes the aircraft's first straight leg.
+    None (the default, and every scenario :func:`build_scenario` makes) keeps the
+    straight-line kinematics of :mod:`fusion.sim.motion`.
+    """
 
     config: ScenarioConfig
     t0: float
@@ -113,6 +130,7 @@ class Scenario:
     motion: Motion
     conflicts: tuple[ConflictTruth, ...]
     safe_pairs: tuple[SafePairTruth, ...]
+    trajectory: Trajectory | None = None
 
     @property
     def n_aircraft(self) -> int:
@@ -151,6 +169,8 @@ def positions(
     if rows is None:
         rows = np.arange(scenario.n_aircraft)[:, None]
     tau = np.asarray(t, dtype=np.float64) - scenario.t0
+    if scenario.trajectory is not None:
+        return scenario.trajectory.state(np.asarray(rows, dtype=np.int64), tau)
     return kinematics(scenario.motion, np.asarray(rows, dtype=np.int64), tau)
 
 
