@@ -40,9 +40,6 @@ status 0 when the run completed, whether or not the targets are met; 1 on an err
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
-import json
 import os
 import sys
 import tempfile
@@ -63,6 +60,7 @@ from bench.alerts_scoring import (
     score,
     summary,
 )
+from bench.report import finish, sources_sha256
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 T0: Final = 1_764_000_000.0  # scenario start, UTC epoch s (2025-11-24 16:00 UTC)
@@ -502,14 +500,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
 # --------------------------------------------------------------------------- driver
 
 
-def sources_sha256() -> dict[str, str]:
-    """sha256 (16 hex digits) of the code measured: fusion/, fusion/sim/, kernels/."""
-    files = sorted(
-        [*ROOT.glob("fusion/*.py"), *ROOT.glob("fusion/sim/*.py"), *ROOT.glob("kernels/*.py")]
-    )
-    return {
-        str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in files
-    }
+# The code this benchmark measures.
+_SOURCES = ("fusion/*.py", "fusion/sim/*.py", "kernels/*.py")
 
 
 def _ints(text: str) -> list[int]:
@@ -615,7 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     most = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
     numba.set_num_threads(max(1, min(args.threads, most)))
     started = time.perf_counter()
-    sources = sources_sha256()
+    sources = sources_sha256(*_SOURCES)
     airspace_text = terminal_volume_toml()
     report: dict[str, Any] = {
         "benchmark": "alerts",
@@ -680,22 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["errors"] = errors
     report["total_wall_s"] = time.perf_counter() - started
     report["load_average_at_end"] = list(os.getloadavg())
-    report["date_end"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    if sources_sha256() != sources:
-        report["sources_changed_during_run"] = True
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "alerts.json").write_text(json.dumps(report, indent=1) + "\n")
-    plot(report, args.out / "alerts.png")
-    print()
-    print(format_tables(report))
-    if report.get("sources_changed_during_run"):
-        print(
-            "bench alerts: fusion/ or kernels/ changed during the run; run again", file=sys.stderr
-        )
-    print(f"\nwrote {args.out / 'alerts.json'} and {args.out / 'alerts.png'}")
-    for e in errors:
-        print(f"bench alerts: ERROR {e}", file=sys.stderr)
-    return 1 if errors else 0
+    return finish("alerts", report, args.out, sources, _SOURCES, plot, format_tables, errors)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,6 @@ pass / fail); 1 on an error.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import json
 import os
 import subprocess
@@ -54,6 +52,7 @@ from typing import Any, Final
 import numpy as np
 
 from bench.cpa import machine_info
+from bench.report import finish, sources_sha256
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 T0: Final = 1_764_000_000.0  # scenario start, UTC epoch s (2025-11-24 16:00 UTC)
@@ -609,12 +608,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
 # --------------------------------------------------------------------------- driver
 
 
-def sources_sha256() -> dict[str, str]:
-    """sha256 (16 hex digits) of fusion/*.py and kernels/*.py: the code measured."""
-    files = sorted([*ROOT.glob("fusion/*.py"), *ROOT.glob("kernels/*.py")])
-    return {
-        str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in files
-    }
+# The code this benchmark measures.
+_SOURCES = ("fusion/*.py", "kernels/*.py")
 
 
 def _floats(text: str) -> list[float]:
@@ -735,7 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(out_path).write_text(json.dumps(run_throughput(json.loads(spec_text))))
         return 0
     started = time.perf_counter()
-    sources = sources_sha256()
+    sources = sources_sha256(*_SOURCES)
     report: dict[str, Any] = {
         "benchmark": "fusion",
         "command": "python -m bench fusion " + " ".join(sys.argv[2:] if argv is None else argv),
@@ -775,22 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["stonesoup"] = stonesoup_part(args)
     report["targets"] = evaluate_targets(report, args.threads)
     report["total_wall_s"] = time.perf_counter() - started
-    report["date_end"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    if sources_sha256() != sources:
-        report["sources_changed_during_run"] = True
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fusion.json").write_text(json.dumps(report, indent=1) + "\n")
-    plot(report, args.out / "fusion.png")
-    print()
-    print(format_tables(report))
-    if report.get("sources_changed_during_run"):
-        print(
-            "bench fusion: fusion/ or kernels/ changed during the run; run again", file=sys.stderr
-        )
-    print(f"\nwrote {args.out / 'fusion.json'} and {args.out / 'fusion.png'}")
-    for e in errors:
-        print(f"bench fusion: ERROR {e}", file=sys.stderr)
-    return 1 if errors else 0
+    return finish("fusion", report, args.out, sources, _SOURCES, plot, format_tables, errors)
 
 
 if __name__ == "__main__":
